@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Each one creates the virtual environment and installs the project on first use;
+# the Delta jars are fetched from Maven Central the first time Spark starts.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXTRAS := local,bundle,openlineage
+
+.PHONY: run test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+## Run the example pipeline locally on Spark + Delta.
+run: $(STAMP)
+	$(BIN)/odibi run pipelines/customer_pipeline.yaml
+
+## Run the whole test suite (unit tests, then Spark tests).
+test: $(STAMP)
+	@bash scripts/ensure-chromium.sh
+	$(BIN)/python -m pytest
+
+## Only the fast tests: no JVM, no browser.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not spark and not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .odibi .pytest_cache

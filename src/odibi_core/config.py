@@ -1,0 +1,484 @@
+"""Pipeline definitions: parsed once, at the edge, into typed objects, and validated whole.
+
+Validation collects *every* problem before raising, each naming the file and the step,
+so a user fixes a pipeline in one pass instead of one error at a time. Pure: no pandas
+or pyspark import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from odibi_core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
+from odibi_core.step import ENGINES, TRANSFORM_TYPES, Step, known_layers, looks_like_function_ref
+
+WRITE_MODES = ("overwrite", "append", "merge")
+_STEP_FIELDS = {f.name for f in fields(Step)}
+_REQUIRED_STEP_FIELDS = ("layer", "name")
+_PARAM_REF = re.compile(r"\$\{params\.([A-Za-z_]\w*)\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Execution settings. Each can come from the pipeline file or the Orchestrator."""
+
+    max_workers: int = 4
+    parallel: bool = True
+    max_retries: int = 0
+    retry_delay: float = 1.0
+    retry_backoff: float = 2.0
+    fail_fast: bool = False
+    release_data: bool = True
+    hook_timeout: float | None = None
+    duckdb_threads: int | None = None
+    auto_max_rows: int = 1_000_000
+    auto_max_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    sample_rows: int = 5
+    redact_columns: tuple[str, ...] = ()
+    spark_samples: str = "cheap"  # "cheap" or "always"
+    exact_counts: bool = False
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Where the Delta state tables live: ``catalog.schema`` (catalog optional)."""
+
+    schema: str
+    catalog: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.catalog}.{self.schema}" if self.catalog else self.schema
+
+    def table(self, name: str) -> str:
+        return f"{self.qualified}.{name}"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    steps: tuple[Step, ...]
+    engine: str = "pandas"
+    settings: Settings = field(default_factory=Settings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    state: StateLocation | None = None
+    schedule: dict[str, Any] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Relative paths in a pipeline file resolve against the file's folder."""
+        return self.source.parent if self.source else None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Load and validate a pipeline file (``.yaml``, ``.yml`` or ``.json``)."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PipelineConfigError(f"{where}: pipeline file not found") from None
+    except OSError as exc:
+        raise PipelineConfigError(f"{where}: cannot read pipeline file ({exc.strerror})") from exc
+
+    step_lines: list[int | None] = []
+    if path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PipelineConfigError(
+                f"{where}, line {exc.lineno}: malformed JSON: {exc.msg}"
+            ) from exc
+    else:
+        try:
+            raw = yaml.safe_load(text)
+            step_lines = _step_line_numbers(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f", line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise PipelineConfigError(f"{where}{line}: malformed YAML: {problem}") from exc
+    return parse_pipeline(raw, source=path, step_lines=step_lines)
+
+
+def parse_pipeline(
+    raw: Any, *, source: Path | None = None, step_lines: Sequence[int | None] = ()
+) -> PipelineConfig:
+    """Turn a loaded mapping into a validated ``PipelineConfig``."""
+    where = str(source) if source else "<pipeline>"
+    if not isinstance(raw, Mapping):
+        raise PipelineConfigError(
+            f"{where}: a pipeline must be a mapping with 'pipeline' and 'steps'"
+        )
+    problems: list[str] = []
+
+    known_top = {
+        "pipeline",
+        "engine",
+        "settings",
+        "state",
+        "tracker",
+        "schedule",
+        "parameters",
+        "steps",
+        "description",
+    }
+    for key in raw:
+        if key not in known_top:
+            problems.append(
+                f"{where}: unknown top-level key '{key}'{did_you_mean(str(key), known_top)}"
+            )
+
+    name = raw.get("pipeline")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}: missing 'pipeline' (the pipeline's name)")
+        name = source.stem if source else "pipeline"
+    engine = raw.get("engine", "pandas")
+    if engine not in ENGINES:
+        problems.append(
+            f"{where}: engine '{engine}' is not one of {', '.join(ENGINES)}{did_you_mean(str(engine), ENGINES)}"
+        )
+        engine = "pandas"
+
+    settings = _parse_section(raw.get("settings"), Settings, where, "settings", problems)
+    tracker = _parse_tracker(raw.get("tracker"), where, problems)
+    state = _parse_state(raw.get("state"), where, problems)
+    schedule = raw.get("schedule")
+    if schedule is not None and not isinstance(schedule, Mapping):
+        problems.append(
+            f"{where}: 'schedule' must be a mapping such as {{quartz_cron_expression: ..., timezone_id: UTC}}"
+        )
+        schedule = None
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, Mapping):
+        problems.append(f"{where}: 'parameters' must be a mapping of name to default value")
+        parameters = {}
+
+    raw_steps = raw.get("steps")
+    steps: list[Step] = []
+    refs: list[str] = []
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.append(f"{where}: 'steps' must be a non-empty list")
+    else:
+        for index, raw_step in enumerate(raw_steps):
+            line = step_lines[index] if index < len(step_lines) else None
+            ref = _step_ref(where, index, raw_step, line)
+            refs.append(ref)
+            step = _parse_step(raw_step, ref, problems)
+            if step is not None:
+                steps.append(step)
+            else:
+                refs.pop()
+
+    problems.extend(validate_steps(steps, refs=refs, parameters=parameters))
+    if problems:
+        raise PipelineConfigError(problems)
+    return PipelineConfig(
+        name=name,
+        steps=tuple(steps),
+        engine=engine,
+        settings=settings,
+        tracker=tracker,
+        state=state,
+        schedule=dict(schedule) if schedule else None,
+        parameters=dict(parameters),
+        source=source.resolve() if source else None,
+    )
+
+
+def _step_line_numbers(text: str) -> list[int | None]:
+    """Line (1-based) of each item of the top-level ``steps`` list, for error messages."""
+    node = yaml.compose(text)
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for key, value in node.value:
+        if getattr(key, "value", None) == "steps" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _step_ref(where: str, index: int, raw_step: Any, line: int | None) -> str:
+    name = raw_step.get("name") if isinstance(raw_step, Mapping) else None
+    at_line = f", line {line}" if line else ""
+    label = f" '{name}'" if isinstance(name, str) else ""
+    return f"{where}{at_line}, step {index + 1}{label}"
+
+
+def _parse_step(raw_step: Any, ref: str, problems: list[str]) -> Step | None:
+    if not isinstance(raw_step, Mapping):
+        problems.append(f"{ref}: a step must be a mapping with at least 'layer' and 'name'")
+        return None
+    ok = True
+    for key in raw_step:
+        if key not in _STEP_FIELDS:
+            problems.append(f"{ref}: unknown field '{key}'{did_you_mean(str(key), _STEP_FIELDS)}")
+            ok = False
+    for required in _REQUIRED_STEP_FIELDS:
+        if not raw_step.get(required):
+            problems.append(f"{ref}: missing required field '{required}'")
+            ok = False
+    for mapping_field in ("params", "inputs", "outputs", "metadata"):
+        value = raw_step.get(mapping_field)
+        if value is not None and not isinstance(value, Mapping):
+            problems.append(
+                f"{ref}: '{mapping_field}' must be a mapping, got {type(value).__name__}"
+            )
+            ok = False
+    if not ok:
+        return None
+    values = {k: v for k, v in raw_step.items() if v is not None}
+    for mapping_field in ("params", "inputs", "outputs", "metadata"):
+        if mapping_field in values:
+            values[mapping_field] = dict(values[mapping_field])
+    return Step(**values)
+
+
+def _parse_section(raw: Any, cls: type, where: str, section: str, problems: list[str]):
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: '{section}' must be a mapping")
+        return cls()
+    names = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in names:
+            problems.append(
+                f"{where}: unknown {section} key '{key}'{did_you_mean(str(key), names)}"
+            )
+            continue
+        default = getattr(cls(), key)
+        if (
+            default is not None
+            and not isinstance(default, tuple)
+            and not _same_kind(default, value)
+        ):
+            problems.append(
+                f"{where}: {section}.{key} must be {type(default).__name__}, got {value!r}"
+            )
+            continue
+        values[key] = tuple(value) if isinstance(default, tuple) else value
+    return cls(**values)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def _parse_tracker(raw: Any, where: str, problems: list[str]) -> TrackerSettings:
+    tracker = _parse_section(raw, TrackerSettings, where, "tracker", problems)
+    if tracker.spark_samples not in ("cheap", "always"):
+        problems.append(f"{where}: tracker.spark_samples must be 'cheap' or 'always'")
+    if tracker.sample_rows < 0:
+        problems.append(f"{where}: tracker.sample_rows must be 0 (off) or more")
+    return tracker
+
+
+def _parse_state(raw: Any, where: str, problems: list[str]) -> StateLocation | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("schema"), str):
+        problems.append(
+            f"{where}: 'state' must be a mapping with 'schema' (and optional 'catalog')"
+        )
+        return None
+    return StateLocation(schema=raw["schema"], catalog=raw.get("catalog"))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_steps(
+    steps: Sequence[Step],
+    *,
+    refs: Sequence[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    where: str = "<steps>",
+) -> list[str]:
+    """Return every problem with a list of steps (empty when valid). Never raises."""
+    refs = (
+        list(refs) if refs else [f"{where}, step {i + 1} '{s.name}'" for i, s in enumerate(steps)]
+    )
+    problems: list[str] = []
+    layers = known_layers()
+    seen_names: dict[str, str] = {}
+    producers: dict[str, str] = {}
+
+    for step, ref in zip(steps, refs):
+        if step.name in seen_names:
+            problems.append(
+                f"{ref}: duplicate step name '{step.name}' (first used at {seen_names[step.name]})"
+            )
+        else:
+            seen_names[step.name] = ref
+        if step.layer not in layers:
+            problems.append(
+                f"{ref}: unknown layer '{step.layer}'{did_you_mean(step.layer, layers)}; "
+                f"use one of {', '.join(sorted(layers))} or register a custom kind with @register_node"
+            )
+        if step.engine is not None and step.engine not in ENGINES:
+            problems.append(
+                f"{ref}: engine '{step.engine}' is not one of {', '.join(ENGINES)}{did_you_mean(step.engine, ENGINES)}"
+            )
+        problems.extend(_check_kind(step, ref))
+        for key in step.outputs.values():
+            if key in producers:
+                problems.append(
+                    f"{ref}: data key '{key}' is already produced by step '{producers[key]}'; a data key has exactly one producer"
+                )
+            else:
+                producers[key] = step.name
+
+    for step, ref in zip(steps, refs):
+        for logical, key in step.inputs.items():
+            if key not in producers:
+                problems.append(
+                    f"{ref}: input '{logical}' reads '{key}', which no step produces{did_you_mean(key, producers)}"
+                )
+    if parameters is not None:
+        problems.extend(_check_parameter_refs(steps, refs, parameters))
+    from odibi_core.dag import find_cycle  # deferred: dag imports this module
+
+    cycle = find_cycle(steps)
+    if cycle:
+        problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
+    return problems
+
+
+def _check_kind(step: Step, ref: str) -> list[str]:
+    problems = []
+    if step.layer == "transform":
+        if step.type is not None and step.type not in TRANSFORM_TYPES:
+            problems.append(
+                f"{ref}: unknown transform type '{step.type}'{did_you_mean(step.type, TRANSFORM_TYPES)}; use 'sql' or 'function'"
+            )
+        elif step.kind == "function" and not looks_like_function_ref(step.value):
+            problems.append(
+                f"{ref}: function reference {step.value!r} is not of the form 'package.module:function'"
+            )
+        elif step.kind == "sql" and not (isinstance(step.value, str) and step.value.strip()):
+            problems.append(f"{ref}: a sql transform needs its SQL text in 'value'")
+        if not step.outputs:
+            problems.append(f"{ref}: a transform needs 'outputs', e.g. outputs: {{data: my_key}}")
+    elif step.layer == "ingest":
+        if not step.value:
+            problems.append(f"{ref}: an ingest step needs 'value' (a path or table name)")
+        if not step.outputs:
+            problems.append(
+                f"{ref}: an ingest step needs 'outputs', e.g. outputs: {{data: my_key}}"
+            )
+    elif step.layer in ("store", "publish"):
+        if not step.value:
+            problems.append(f"{ref}: a {step.layer} step needs 'value' (a path or table name)")
+        if not step.inputs:
+            problems.append(
+                f"{ref}: a {step.layer} step needs 'inputs', e.g. inputs: {{data: my_key}}"
+            )
+        mode = step.params.get("mode", "overwrite")
+        if mode not in WRITE_MODES:
+            problems.append(
+                f"{ref}: write mode '{mode}' is not one of {', '.join(WRITE_MODES)}{did_you_mean(str(mode), WRITE_MODES)}"
+            )
+        elif mode == "merge" and not step.params.get("merge_keys"):
+            problems.append(
+                f"{ref}: mode 'merge' needs params.merge_keys, the columns that identify a row"
+            )
+    if step.retries is not None and (not isinstance(step.retries, int) or step.retries < 0):
+        problems.append(f"{ref}: retries must be a whole number of 0 or more")
+    return problems
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _check_parameter_refs(
+    steps: Sequence[Step], refs: Sequence[str], declared: Mapping[str, Any]
+) -> list[str]:
+    problems = []
+    for step, ref in zip(steps, refs):
+        for name in sorted(_referenced_parameters(step)):
+            if name not in declared:
+                problems.append(
+                    f"{ref}: uses ${{params.{name}}}, which the pipeline does not declare"
+                    f"{did_you_mean(name, declared)}; add it under 'parameters:'"
+                )
+    return problems
+
+
+def _referenced_parameters(step: Step) -> set[str]:
+    found: set[str] = set()
+    for text in _strings_in((step.value, step.params)):
+        found.update(_PARAM_REF.findall(text))
+    return found
+
+
+def _strings_in(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings_in(v)
+
+
+def resolve_parameters(
+    steps: Sequence[Step], declared: Mapping[str, Any], given: Mapping[str, Any] | None = None
+) -> tuple[list[Step], dict[str, Any]]:
+    """Substitute ``${params.x}`` in each step's ``value`` and ``params``.
+
+    ``given`` overrides the declared defaults. A parameter that is given but not declared,
+    or declared without a default and not given, is a config error.
+    """
+    given = dict(given or {})
+    problems = [
+        f"parameter '{name}' is not declared by the pipeline{did_you_mean(name, declared)}"
+        for name in given
+        if name not in declared
+    ]
+    values = {**declared, **{k: v for k, v in given.items() if k in declared}}
+    used = set().union(*(_referenced_parameters(s) for s in steps)) if steps else set()
+    for name in sorted(used):
+        if name in declared and values.get(name) is None:
+            problems.append(
+                f"parameter '{name}' has no default and was not given; pass --param {name}=VALUE"
+            )
+        elif name not in declared:
+            problems.append(
+                f"parameter '{name}' is used but not declared; add it under 'parameters:'"
+            )
+    if problems:
+        raise PipelineConfigError(problems)
+
+    def substitute(value: Any) -> Any:
+        if isinstance(value, str):
+            return _PARAM_REF.sub(lambda m: str(values[m.group(1)]), value)
+        if isinstance(value, Mapping):
+            return {k: substitute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [substitute(v) for v in value]
+        return value
+
+    resolved = [replace(s, value=substitute(s.value), params=substitute(s.params)) for s in steps]
+    return resolved, values
