@@ -1,0 +1,105 @@
+"""The engine contract: what a step needs from pandas (DuckDB) or Spark (Delta).
+
+Both engines give the same answer for the same step: SQL is written in the Spark SQL
+dialect everywhere, and schemas are described with Arrow type names on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Frame = Any  # a pandas.DataFrame or a pyspark.sql.DataFrame; the pure core never imports either
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """Everything a store/publish step says about one write."""
+
+    target: str  # a path (resolved) or a table name (validated)
+    format: str  # csv | json | parquet | delta | table
+    mode: str = "overwrite"  # overwrite | append | merge
+    options: Mapping[str, Any] = field(default_factory=dict)
+    merge_keys: tuple[str, ...] = ()
+    update_columns: tuple[str, ...] | None = None
+    partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
+    merge_schema: bool = False
+    comment: str | None = None  # publish only
+    properties: Mapping[str, str] = field(default_factory=dict)  # publish only
+    # Tag stored as the Delta commit's userMetadata, so the commit (and its metrics) can be
+    # found again without racing concurrent writers through history(1).
+    commit_tag: str | None = None
+    # Exactly-once appends: Delta txnAppId/txnVersion (set by the state layer).
+    txn_app_id: str | None = None
+    txn_version: int | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write reports. ``rows`` is None only when the format cannot tell for free."""
+
+    rows: int | None
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
+    delta_version: int | None = None
+    count_source: str = "unknown"  # "commit_metrics" | "in_memory" | "unknown"
+    sample: list[dict[str, Any]] | None = None  # rows of what was written, when free
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    source: str  # a path (resolved) or a table name (validated)
+    format: str  # csv | json | parquet | delta | table
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DeferredCount(Protocol):
+    """A row count that exists once an action has run over an observed frame."""
+
+    def get(self, timeout: float) -> int | None: ...
+
+    @property
+    def reason(self) -> str | None:
+        """Why the count is missing, when ``get`` returned None."""
+
+
+@runtime_checkable
+class EngineContext(Protocol):
+    """One engine, for one pipeline run. Safe to call from several threads at once."""
+
+    name: str  # "pandas" or "spark"
+
+    def owns(self, frame: Frame) -> bool:
+        """True when ``frame`` is this engine's native frame type."""
+
+    def read(self, spec: ReadSpec, *, step: str) -> Frame: ...
+
+    def write(self, frame: Frame, spec: WriteSpec, *, step: str) -> WriteResult: ...
+
+    def sql(self, query: str, inputs: Mapping[str, Frame], *, step: str) -> Frame:
+        """Run Spark-SQL text over ``inputs``, referred to by their logical names."""
+
+    def call(self, fn: Callable[..., Any], inputs: Mapping[str, Frame], params: Mapping[str, Any], *, step: str) -> Any:
+        """Call ``fn(**inputs, **params)``; returns a frame or a dict of frames."""
+
+    def schema(self, frame: Frame) -> list[str]:
+        """``["col: arrow_type", ...]``, e.g. ``"id: int64"``, ``"ts: timestamp[us, tz=UTC]"``."""
+
+    def count(self, frame: Frame) -> int:
+        """Exact row count. On Spark this runs a job: the tracker avoids calling it."""
+
+    def sample(self, frame: Frame, n: int) -> list[dict[str, Any]]:
+        """Up to ``n`` rows as dicts of JSON-safe values."""
+
+    def to_arrow(self, frame: Frame) -> Any: ...
+
+    def from_arrow(self, table: Any) -> Frame: ...
+
+    def adopt(self, frame: Frame) -> Frame:
+        """Return ``frame`` as this engine's frame, converting through Arrow if needed."""
+
+    def close(self) -> None:
+        """Release per-run resources (temp views, connections). Called once at run end."""
