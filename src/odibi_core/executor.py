@@ -1,0 +1,270 @@
+"""DAGExecutor: runs steps as soon as their inputs exist, with retries and failure isolation.
+
+The scheduler keeps a ready set and waits on running steps with ``FIRST_COMPLETED``; there
+is no level barrier. What a step *does* is the runner's business (engines, tracker, cache);
+the executor owns only order, states, retries and skipping.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from odibi_core.dag import DAG
+from odibi_core.step import NodeState, Step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one successful run of a step reports back to the executor."""
+
+    status: NodeState = NodeState.SUCCESS  # SUCCESS, or CACHED when restored
+    row_count: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class StepRunner(Protocol):
+    def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> StepOutcome:
+        """Run one attempt of ``step``; raise on failure. Call ``mark_executing`` on a cache miss."""
+
+
+class ExecutionObserver(Protocol):
+    """Told about every state change; the orchestrator turns these into events."""
+
+    def state_changed(self, step: Step, state: NodeState) -> None: ...
+
+    def step_started(self, step: Step, attempt: int) -> None: ...
+
+    def step_succeeded(
+        self, step: Step, outcome: StepOutcome, attempts: int, duration_ms: int
+    ) -> None: ...
+
+    def step_failed(
+        self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
+    ) -> None: ...
+
+    def step_skipped(self, step: Step, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 0
+    retry_delay: float = 1.0
+    retry_backoff: float = 2.0
+    jitter: float = 0.1  # +/- 10% spreads retries of parallel steps apart
+
+    def delay(self, failed_attempts: int) -> float:
+        base = self.retry_delay * self.retry_backoff ** (failed_attempts - 1)
+        return max(0.0, base * random.uniform(1 - self.jitter, 1 + self.jitter))
+
+    def retries_for(self, step: Step) -> int:
+        return self.max_retries if step.retries is None else step.retries
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Errors say whether retrying can help; unknown errors (I/O, user code) may be transient."""
+    return bool(getattr(error, "retryable", True))
+
+
+@dataclass
+class ExecutionReport:
+    states: dict[str, NodeState]
+    attempts: dict[str, int]
+    errors: dict[str, BaseException]
+    completion_order: list[str]
+    skipped_because: dict[str, str]
+
+    @property
+    def failed(self) -> list[str]:
+        return [n for n in self.completion_order if self.states[n] is NodeState.FAILED]
+
+
+class DAGExecutor:
+    """Executes a DAG with a runner. ``parallel=False`` runs in topological order on one thread."""
+
+    def __init__(
+        self,
+        dag: DAG,
+        runner: StepRunner,
+        observer: ExecutionObserver,
+        *,
+        max_workers: int = 4,
+        parallel: bool = True,
+        retry: RetryPolicy | None = None,
+        fail_fast: bool = False,
+    ):
+        self.dag = dag
+        self.runner = runner
+        self.observer = observer
+        self.max_workers = max(1, int(max_workers))
+        self.parallel = parallel
+        self.retry = retry or RetryPolicy()
+        self.fail_fast = fail_fast
+        self._positions = {n: i for i, n in enumerate(dag.topological_order())}
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._states: dict[str, NodeState] = {}
+        self._attempts: dict[str, int] = {}
+        self._errors: dict[str, BaseException] = {}
+        self._order: list[str] = []
+        self._skipped_because: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- public
+
+    def execute(self) -> ExecutionReport:
+        for name in self.dag.topological_order():
+            self._set_state(name, NodeState.PENDING)
+        if self.parallel and self.max_workers > 1:
+            self._execute_parallel()
+        else:
+            self._execute_sequential()
+        return ExecutionReport(
+            states=dict(self._states),
+            attempts=dict(self._attempts),
+            errors=dict(self._errors),
+            completion_order=list(self._order),
+            skipped_because=dict(self._skipped_because),
+        )
+
+    def cancel(self) -> None:
+        """Start nothing new; steps already running finish."""
+        self._cancelled.set()
+
+    # ----------------------------------------------------------------- scheduling
+
+    def _execute_sequential(self) -> None:
+        for name in self.dag.topological_order():
+            if self._states[name] is not NodeState.PENDING:
+                continue
+            if self._cancelled.is_set():
+                self._skip(name, "the run was cancelled after a failure (fail_fast)")
+                continue
+            self._set_state(name, NodeState.READY)
+            self._finish(name, self._run_with_retries(name))
+
+    def _execute_parallel(self) -> None:
+        remaining = {n: len(self.dag.dependencies(n)) for n in self.dag.topological_order()}
+        ready = [n for n, count in remaining.items() if count == 0]
+        for name in ready:
+            self._set_state(name, NodeState.READY)
+        running: dict[Future, str] = {}
+        with ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix="odibi-step"
+        ) as pool:
+            while ready or running:
+                while ready and len(running) < self.max_workers and not self._cancelled.is_set():
+                    name = ready.pop(0)
+                    running[pool.submit(self._run_with_retries, name)] = name
+                if self._cancelled.is_set():
+                    for name in ready:
+                        self._skip(name, "the run was cancelled after a failure (fail_fast)")
+                    ready.clear()
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    succeeded = self._finish(name, future.result())
+                    if not succeeded:
+                        continue
+                    for dependent in sorted(self.dag.dependents(name), key=self._position):
+                        remaining[dependent] -= 1
+                        if (
+                            remaining[dependent] == 0
+                            and self._states[dependent] is NodeState.PENDING
+                        ):
+                            self._set_state(dependent, NodeState.READY)
+                            ready.append(dependent)
+        for name, state in list(self._states.items()):
+            if state is NodeState.PENDING:
+                self._skip(name, "the run was cancelled after a failure (fail_fast)")
+
+    def _position(self, name: str) -> int:
+        return self._positions[name]
+
+    def _finish(self, name: str, error: BaseException | None) -> bool:
+        """Record the end of a step; on failure skip everything downstream of it."""
+        with self._lock:
+            self._order.append(name)
+        if error is None:
+            return True
+        for downstream in sorted(self.dag.downstream_of(name), key=self._position):
+            if self._states[downstream] in (NodeState.PENDING, NodeState.READY):
+                self._skip(downstream, f"upstream step '{name}' failed")
+        if self.fail_fast:
+            self.cancel()
+        return False
+
+    def _skip(self, name: str, reason: str) -> None:
+        with self._lock:
+            if self._states.get(name) not in (NodeState.PENDING, NodeState.READY):
+                return
+            self._skipped_because[name] = reason
+            self._order.append(name)
+        self._set_state(name, NodeState.SKIPPED)
+        self.observer.step_skipped(self.dag.step(name), reason)
+
+    # ----------------------------------------------------------------- one step
+
+    def _run_with_retries(self, name: str) -> BaseException | None:
+        """Run a step until it succeeds, fails for good, or the run is cancelled."""
+        step = self.dag.step(name)
+        allowed = self.retry.retries_for(step)
+        attempt = 0
+        started = time.perf_counter()
+        while True:
+            attempt += 1
+            with self._lock:
+                self._attempts[name] = attempt
+            self._set_state(name, NodeState.RUNNING)
+            self.observer.step_started(step, attempt)
+            attempt_started = time.perf_counter()
+            try:
+                outcome = self.runner(
+                    step, attempt, lambda: self._set_state(name, NodeState.EXECUTING)
+                )
+            except Exception as error:  # noqa: BLE001 - any step error is recorded, not raised
+                will_retry = (
+                    attempt <= allowed and is_retryable(error) and not self._cancelled.is_set()
+                )
+                self._set_state(name, NodeState.FAILED)
+                self.observer.step_failed(
+                    step, error, attempt, will_retry, _ms_since(attempt_started)
+                )
+                if not will_retry:
+                    with self._lock:
+                        self._errors[name] = error
+                    return error
+                delay = self.retry.delay(attempt)
+                log.info(
+                    "step '%s' failed (attempt %d), retrying in %.2fs: %s",
+                    name,
+                    attempt,
+                    delay,
+                    error,
+                )
+                if self._cancelled.wait(delay):
+                    with self._lock:
+                        self._errors[name] = error
+                    return error
+                continue
+            self._set_state(name, outcome.status)
+            self.observer.step_succeeded(step, outcome, attempt, _ms_since(started))
+            return None
+
+    def _set_state(self, name: str, state: NodeState) -> None:
+        with self._lock:
+            self._states[name] = state
+        self.observer.state_changed(self.dag.step(name), state)
+
+
+def _ms_since(start: float) -> int:
+    return int(round((time.perf_counter() - start) * 1000))
