@@ -1,0 +1,39 @@
+"""Ingest: read a csv, json, parquet or Delta path, or a table, into the step's output."""
+
+from __future__ import annotations
+
+from odibi_core.engine.base import ReadSpec
+from odibi_core.engine.choice import DataLocation, locate, path_exists
+from odibi_core.errors import EngineError
+from odibi_core.nodes.base import NodeContext, NodeResult, register_node, single_output_name
+from odibi_core.step import Step
+
+# Params that steer the node rather than the reader.
+_NODE_PARAMS = frozenset({"format"})
+
+
+def read_spec_for(step: Step, location: DataLocation) -> ReadSpec:
+    """The engine read for ``step``: its location, and every other param as a reader option."""
+    options = {key: value for key, value in step.params.items() if key not in _NODE_PARAMS}
+    return ReadSpec(source=location.target, format=location.format, options=options)
+
+
+@register_node("ingest")
+class IngestNode:
+    """Reads ``value``: a path (resolved against the pipeline's folder) or a table name."""
+
+    def run(self, step: Step, ctx: NodeContext) -> NodeResult:
+        location = locate(step, ctx.base_dir)
+        if location.path is not None and not path_exists(location.path):
+            raise EngineError(
+                f"step '{step.name}': input path '{location.target}' does not exist; "
+                f"check 'value' ({step.value!r}) and the folder it is relative to",
+                retryable=False,
+            )
+        output = single_output_name(step, what="an ingest")
+        spec = read_spec_for(step, location)
+        frame = ctx.engine.read(spec, step=step.name)
+        return NodeResult(outputs={output: frame}, read=spec)
+
+    def __repr__(self) -> str:
+        return "IngestNode"

@@ -1,0 +1,302 @@
+"""Engine choice: explicit engines win; ``auto`` sizes inputs from metadata, never from data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from odibi_core.engine.choice import (
+    choose_engine,
+    human_bytes,
+    live_delta_files,
+    locate,
+)
+from odibi_core.errors import PipelineConfigError
+from odibi_core.step import Step
+
+NO_UPSTREAM: dict[str, int | None] = {}
+
+
+def ingest(value: str, **params) -> Step:
+    return Step(layer="ingest", name="read", value=value, params=params, outputs={"data": "raw"})
+
+
+def write_csv(path: Path, rows: int) -> Path:
+    lines = ["id,name"] + [f"{i},customer_{i}" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_delta_log(table: Path, adds: list[tuple[str, int, int]], version: int = 0) -> None:
+    """A hand-written Delta commit: ``adds`` are (file name, size in bytes, numRecords)."""
+    log = table / "_delta_log"
+    log.mkdir(parents=True, exist_ok=True)
+    actions = []
+    if version == 0:
+        actions.append({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}})
+        schema = {
+            "type": "struct",
+            "fields": [{"name": "id", "type": "long", "nullable": True, "metadata": {}}],
+        }
+        actions.append(
+            {
+                "metaData": {
+                    "id": "5f2a3c1e-0000-4000-8000-000000000000",
+                    "format": {"provider": "parquet", "options": {}},
+                    "schemaString": json.dumps(schema),
+                    "partitionColumns": [],
+                    "configuration": {},
+                    "createdTime": 1700000000000,
+                }
+            }
+        )
+    for name, size, records in adds:
+        actions.append(
+            {
+                "add": {
+                    "path": name,
+                    "partitionValues": {},
+                    "size": size,
+                    "modificationTime": 1700000000000,
+                    "dataChange": True,
+                    "stats": json.dumps({"numRecords": records}),
+                }
+            }
+        )
+    (log / f"{version:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+
+
+def test_auto_picks_pandas_for_a_thousand_row_csv(tmp_path):
+    csv = write_csv(tmp_path / "customers.csv", 1_000)
+    size = human_bytes(csv.stat().st_size)
+
+    choice = choose_engine(
+        ingest("customers.csv"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM
+    )
+
+    assert choice.name == "pandas"
+    assert choice.estimated_rows == 1_000
+    assert choice.reason == f"auto: ~1,000 rows ({size} csv) under 1,000,000 rows / 256 MB"
+
+
+def test_auto_picks_spark_for_a_delta_table_from_its_log_alone(tmp_path):
+    table = tmp_path / "events"
+    adds = [(f"part-{i:05d}.snappy.parquet", 50 * 1024 * 1024, 1_000_000) for i in range(5)]
+    write_delta_log(table, adds)
+    for name, _, _ in adds:  # garbage data files: any scan of them would fail
+        (table / name).write_bytes(b"not a parquet file")
+
+    choice = choose_engine(ingest(str(table)), "auto", base_dir=None, upstream_rows=NO_UPSTREAM)
+
+    assert choice.name == "spark"
+    assert choice.estimated_rows == 5_000_000
+    assert choice.estimated_bytes == 250 * 1024 * 1024
+    assert choice.reason == "auto: ~5,000,000 rows (250 MB delta) over 1,000,000 rows / 256 MB"
+
+
+def test_a_delta_log_without_data_files_is_sized_the_same(tmp_path):
+    adds = [(f"part-{i}.parquet", 1024, 1_000_000) for i in range(5)]
+    write_delta_log(tmp_path / "t", adds)
+
+    choice = choose_engine(
+        ingest("t", format="delta"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM
+    )
+
+    assert (choice.name, choice.estimated_rows) == ("spark", 5_000_000)
+
+
+def test_a_table_name_is_sized_from_the_local_warehouse(tmp_path):
+    write_delta_log(tmp_path / "main" / "sales" / "orders", [("a.parquet", 2048, 40)])
+    step = ingest("main.sales.orders", format="table")
+
+    choice = choose_engine(
+        step, "auto", base_dir=None, upstream_rows=NO_UPSTREAM, warehouse=tmp_path
+    )
+
+    assert choice.name == "pandas"
+    assert choice.reason == "auto: ~40 rows (2 KB table) under 1,000,000 rows / 256 MB"
+
+
+def test_the_log_is_replayed_from_the_last_checkpoint(tmp_path):
+    table = tmp_path / "t"
+    log = table / "_delta_log"
+    log.mkdir(parents=True)
+    add_type = pa.struct([("path", pa.string()), ("size", pa.int64()), ("stats", pa.string())])
+    checkpoint = pa.table(
+        {
+            "add": pa.array(
+                [
+                    {"path": "a.parquet", "size": 100, "stats": '{"numRecords": 10}'},
+                    {"path": "b.parquet", "size": 200, "stats": '{"numRecords": 20}'},
+                ],
+                type=add_type,
+            )
+        }
+    )
+    pq.write_table(checkpoint, log / f"{3:020d}.checkpoint.parquet")
+    # Commits up to the checkpoint are superseded by it; this one would double-count.
+    write_delta_log(table, [("stale.parquet", 999, 999)], version=3)
+    (log / f"{4:020d}.json").write_text(
+        json.dumps({"remove": {"path": "a.parquet", "dataChange": True}})
+        + "\n"
+        + json.dumps({"add": {"path": "c.parquet", "size": 300, "stats": '{"numRecords": 30}'}})
+        + "\n"
+    )
+
+    assert live_delta_files(log) == {"b.parquet": (200, 20), "c.parquet": (300, 30)}
+
+
+def test_delta_without_row_stats_is_judged_by_bytes(tmp_path):
+    table = tmp_path / "t"
+    write_delta_log(table, [("a.parquet", 300 * 1024 * 1024, 1)])
+    commit = table / "_delta_log" / f"{0:020d}.json"
+    commit.write_text(commit.read_text().replace('"stats": "{\\"numRecords\\": 1}"', '"stats": ""'))
+
+    choice = choose_engine(ingest(str(table)), "auto", base_dir=None, upstream_rows=NO_UPSTREAM)
+
+    assert choice.name == "spark"
+    assert choice.estimated_rows is None
+    assert choice.reason == (
+        "auto: unknown rows (300 MB delta; the Delta log has no row stats) "
+        "over 1,000,000 rows / 256 MB"
+    )
+
+
+def test_parquet_rows_come_from_footers(tmp_path):
+    pq.write_table(pa.table({"id": list(range(3_000))}), tmp_path / "ids.parquet")
+
+    choice = choose_engine(
+        ingest("ids.parquet"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM, max_rows=2_000
+    )
+
+    assert (choice.name, choice.estimated_rows) == ("spark", 3_000)
+
+
+def test_a_small_file_over_the_byte_limit_goes_to_spark(tmp_path):
+    write_csv(tmp_path / "c.csv", 100)
+
+    choice = choose_engine(
+        ingest("c.csv"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM, max_bytes=1_000
+    )
+
+    assert choice.name == "spark"
+    assert choice.reason.endswith("over 1,000,000 rows / 1000 B")
+
+
+def test_a_json_array_has_no_row_estimate_and_is_judged_by_bytes(tmp_path):
+    (tmp_path / "rows.json").write_text(json.dumps([{"id": i} for i in range(10)]))
+
+    choice = choose_engine(
+        ingest("rows.json"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM
+    )
+
+    assert (choice.name, choice.estimated_rows) == ("pandas", None)
+
+
+def test_json_lines_are_counted(tmp_path):
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"id": i}) + "\n" for i in range(7)))
+
+    choice = choose_engine(
+        ingest("rows.jsonl"), "auto", base_dir=tmp_path, upstream_rows=NO_UPSTREAM
+    )
+
+    assert choice.estimated_rows == 7
+
+
+def test_a_large_csv_is_extrapolated_from_its_first_bytes(tmp_path):
+    csv = tmp_path / "big.csv"
+    csv.write_text("id,v\n" + "".join(f"{i:06d},x\n" for i in range(200_000)))
+
+    choice = choose_engine(ingest(str(csv)), "auto", base_dir=None, upstream_rows=NO_UPSTREAM)
+
+    assert choice.estimated_rows is not None
+    assert abs(choice.estimated_rows - 200_000) < 200
+
+
+def test_explicit_engines_win_over_auto(tmp_path):
+    step = Step(layer="transform", name="t", value="SELECT 1", engine="spark", outputs={"d": "x"})
+    from_default = Step(layer="transform", name="u", value="SELECT 1", outputs={"d": "y"})
+
+    assert choose_engine(step, "auto", base_dir=None, upstream_rows={}).reason == (
+        "step sets engine: spark"
+    )
+    chosen = choose_engine(from_default, "pandas", base_dir=None, upstream_rows={})
+    assert (chosen.name, chosen.reason) == ("pandas", "pipeline default engine: pandas")
+
+
+def test_downstream_steps_sum_known_upstream_counts():
+    step = Step(
+        layer="transform",
+        name="join",
+        value="SELECT * FROM a JOIN b USING (id)",
+        engine="auto",
+        inputs={"a": "raw_a", "b": "raw_b"},
+        outputs={"data": "joined"},
+    )
+
+    small = choose_engine(
+        step, "pandas", base_dir=None, upstream_rows={"raw_a": 1_000, "raw_b": 200}
+    )
+    large = choose_engine(
+        step, "pandas", base_dir=None, upstream_rows={"raw_a": 999_000, "raw_b": 1_000}
+    )
+
+    assert small.reason == "auto: 1,200 rows from upstream under 1,000,000 rows / 256 MB"
+    assert small.name == "pandas"
+    assert large.name == "spark"
+
+
+def test_an_unknown_upstream_count_means_spark():
+    step = Step(
+        layer="store", name="save", value="out.parquet", inputs={"data": "big"}, engine="auto"
+    )
+
+    choice = choose_engine(step, "pandas", base_dir=None, upstream_rows={"big": None})
+
+    assert choice.name == "spark"
+    assert choice.reason == "auto: row count of 'big' is unknown (a Spark output), so spark"
+
+
+def test_format_inference_and_errors(tmp_path):
+    write_delta_log(tmp_path / "events", [("a.parquet", 1, 1)])
+
+    assert locate(ingest("a/b.csv"), tmp_path).format == "csv"
+    assert locate(ingest("b.JSONL"), tmp_path).format == "json"
+    assert locate(ingest("b.parquet"), tmp_path).format == "parquet"
+    assert locate(ingest("events"), tmp_path).format == "delta"
+    assert locate(ingest("main.sales.orders"), tmp_path).target == "main.sales.orders"
+    assert locate(ingest("data.txt", format="CSV"), tmp_path).format == "csv"
+    with pytest.raises(PipelineConfigError) as unknown:
+        locate(ingest("out/flagged"), tmp_path)
+    assert str(unknown.value) == (
+        "ingest step 'read': cannot tell the format of 'out/flagged' from its extension; "
+        "set params.format to one of csv, json, parquet, delta, table"
+    )
+    with pytest.raises(PipelineConfigError, match=r"format 'parquett' .*did you mean 'parquet'"):
+        locate(ingest("x", format="parquett"), tmp_path)
+
+
+def test_paths_resolve_against_base_dir_or_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    assert locate(ingest("data/c.csv"), tmp_path / "pipelines").target == str(
+        tmp_path / "pipelines" / "data" / "c.csv"
+    )
+    assert locate(ingest("data/c.csv"), None).path == tmp_path / "data" / "c.csv"
+    assert locate(ingest("/abs/c.csv"), tmp_path).target == "/abs/c.csv"
+    remote = locate(ingest("s3://bucket/c.csv"), tmp_path)
+    assert (remote.target, remote.path) == ("s3://bucket/c.csv", None)
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (512, 18 * 1024, 1536, 256 * 1024**2, 1288490189)] == [
+        "512 B",
+        "18 KB",
+        "1.5 KB",
+        "256 MB",
+        "1.2 GB",
+    ]
