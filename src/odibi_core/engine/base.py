@@ -82,7 +82,14 @@ class EngineContext(Protocol):
     def sql(self, query: str, inputs: Mapping[str, Frame], *, step: str) -> Frame:
         """Run Spark-SQL text over ``inputs``, referred to by their logical names."""
 
-    def call(self, fn: Callable[..., Any], inputs: Mapping[str, Frame], params: Mapping[str, Any], *, step: str) -> Any:
+    def call(
+        self,
+        fn: Callable[..., Any],
+        inputs: Mapping[str, Frame],
+        params: Mapping[str, Any],
+        *,
+        step: str,
+    ) -> Any:
         """Call ``fn(**inputs, **params)``; returns a frame or a dict of frames."""
 
     def schema(self, frame: Frame) -> list[str]:

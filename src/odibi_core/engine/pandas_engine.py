@@ -1,0 +1,371 @@
+"""The pandas engine: pandas frames, Spark SQL run on DuckDB, files read without a JVM.
+
+SQL is translated from Spark SQL with sqlglot and run on a new DuckDB connection per
+call, so steps running in parallel never see each other's tables. Inputs are handed to
+DuckDB as Arrow tables, which keeps their types exact.
+
+csv, json and parquet are read and written with pandas and pyarrow, in the layout Spark
+uses (a directory of ``part-*`` files), so either engine can read what the other wrote.
+Delta and tables go through the Spark engine, which is only started when one is used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.schema import (
+    arrow_to_pandas,
+    json_safe,
+    json_safe_rows,
+    normalize_arrow_table,
+    pandas_schema_strings,
+    pandas_to_arrow,
+)
+from odibi_core.engine.spark_engine import DELTA_FORMATS, FILE_FORMATS, check_write_spec
+from odibi_core.engine.sql import to_duckdb
+from odibi_core.errors import EngineError, PipelineConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+# Spark's csv option names, as pandas calls them.
+_CSV_READ_OPTIONS = {
+    "sep": "sep",
+    "delimiter": "sep",
+    "quote": "quotechar",
+    "escape": "escapechar",
+    "encoding": "encoding",
+    "charset": "encoding",
+    "comment": "comment",
+    "linesep": "lineterminator",
+}
+_CSV_WRITE_OPTIONS = {
+    "sep": "sep",
+    "delimiter": "sep",
+    "quote": "quotechar",
+    "escape": "escapechar",
+    "encoding": "encoding",
+    "charset": "encoding",
+    "nullvalue": "na_rep",
+    "linesep": "lineterminator",
+}
+# DuckDB failures a retry can fix: memory taken by parallel steps, I/O, interrupts.
+_RETRYABLE_DUCKDB_ERRORS = ("OutOfMemoryException", "IOException", "InterruptException")
+
+
+class PandasEngineContext:
+    """pandas + DuckDB, for one pipeline run. Thread-safe: it holds no shared state."""
+
+    name = "pandas"
+
+    def __init__(
+        self,
+        *,
+        spark_engine: Callable[[], EngineContext] | None = None,
+        duckdb_threads: int | None = None,
+    ):
+        self._spark_engine = spark_engine
+        self._duckdb_threads = duckdb_threads
+
+    def owns(self, frame: Frame) -> bool:
+        return isinstance(frame, pd.DataFrame)
+
+    # -- SQL and functions ------------------------------------------------------------
+
+    def sql(self, query: str, inputs: Mapping[str, Frame], *, step: str) -> pd.DataFrame:
+        duckdb_sql = to_duckdb(query, step=step)
+        tables = {logical: self.to_arrow(frame) for logical, frame in inputs.items()}
+        import duckdb
+
+        connection = duckdb.connect(":memory:")
+        try:
+            # Only the registered inputs are visible: no lookup of Python variables.
+            connection.execute("SET python_enable_replacements = false")
+            connection.execute("SET TimeZone = 'UTC'")
+            if self._duckdb_threads:
+                connection.execute(f"SET threads = {int(self._duckdb_threads)}")
+            for logical, table in tables.items():
+                connection.register(logical, table)
+            relation = connection.sql(duckdb_sql)
+            result = _spark_integer_widths(relation, relation.to_arrow_table())
+        except duckdb.Error as exc:
+            raise _duckdb_error(exc, step, duckdb_sql, list(inputs)) from exc
+        except pa.ArrowInvalid as exc:
+            raise EngineError(
+                f"step '{step}': [ARITHMETIC_OVERFLOW] a sum does not fit in a BIGINT, "
+                f"as Spark would report: {exc}. DuckDB SQL: {duckdb_sql}"
+            ) from exc
+        finally:
+            connection.close()
+        return arrow_to_pandas(normalize_arrow_table(result))
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        inputs: Mapping[str, Frame],
+        params: Mapping[str, Any],
+        *,
+        step: str,
+    ) -> Any:
+        frames = {logical: self.adopt(frame) for logical, frame in inputs.items()}
+        return fn(**frames, **params)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read(self, spec: ReadSpec, *, step: str) -> pd.DataFrame:
+        fmt = spec.format.lower()
+        if fmt in DELTA_FORMATS:
+            spark = self._spark(step, f"read {fmt} '{spec.source}'")
+            return self.from_arrow(spark.to_arrow(spark.read(spec, step=step)))
+        if fmt not in FILE_FORMATS:
+            raise PipelineConfigError(
+                f"step '{step}': cannot read format '{spec.format}' from '{spec.source}'; "
+                "use csv, json, parquet, delta or table"
+            )
+        source = Path(spec.source)
+        if "://" not in spec.source and not source.exists():
+            raise EngineError(
+                f"step '{step}': cannot read {fmt} '{spec.source}': the path does not exist; "
+                "check the step's value"
+            )
+        options = dict(spec.options)
+        try:
+            if fmt == "parquet":
+                return self.from_arrow(pq.read_table(spec.source, **options))
+            files = _data_files(source)
+            reader = _read_csv if fmt == "csv" else _read_json
+            parts = [reader(path, options) for path in files]
+        except TypeError as exc:
+            raise PipelineConfigError(
+                f"step '{step}': an option of this {fmt} read is not understood by the "
+                f"pandas engine ({exc}); options: {sorted(options)}"
+            ) from exc
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise EngineError(
+                f"step '{step}': cannot read {fmt} '{spec.source}': {exc}",
+                retryable=isinstance(exc, OSError),
+            ) from exc
+        if not parts:
+            return pd.DataFrame()
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    # -- writes -----------------------------------------------------------------------
+
+    def write(self, frame: Frame, spec: WriteSpec, *, step: str) -> WriteResult:
+        check_write_spec(spec, step=step)
+        fmt = spec.format.lower()
+        if fmt in DELTA_FORMATS:
+            spark = self._spark(step, f"write {fmt} '{spec.target}'")
+            return spark.write(frame, spec, step=step)
+        frame = self.adopt(frame)
+        if spec.partition_by and fmt != "parquet":
+            raise PipelineConfigError(
+                f"step '{step}': partition_by with {fmt} needs engine: spark; "
+                "the pandas engine partitions parquet and delta only"
+            )
+        try:
+            _replace_directory(
+                Path(spec.target), lambda staging: _write_files(frame, spec, staging)
+            )
+        except TypeError as exc:
+            raise PipelineConfigError(
+                f"step '{step}': an option of this {fmt} write is not understood by the "
+                f"pandas engine ({exc}); options: {sorted(spec.options)}"
+            ) from exc
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise EngineError(
+                f"step '{step}': cannot write {fmt} '{spec.target}': {exc}",
+                retryable=isinstance(exc, OSError),
+            ) from exc
+        return WriteResult(rows=len(frame), count_source="in_memory")
+
+    # -- frames -----------------------------------------------------------------------
+
+    def schema(self, frame: Frame) -> list[str]:
+        return pandas_schema_strings(self.adopt(frame))
+
+    def count(self, frame: Frame) -> int:
+        return len(self.adopt(frame))
+
+    def sample(self, frame: Frame, n: int) -> list[dict[str, Any]]:
+        if n <= 0:
+            return []
+        return json_safe_rows(self.adopt(frame).head(n).to_dict("records"))
+
+    def to_arrow(self, frame: Frame) -> pa.Table:
+        if isinstance(frame, pa.Table):
+            return normalize_arrow_table(frame)
+        if isinstance(frame, pd.DataFrame):
+            return pandas_to_arrow(frame)
+        if hasattr(frame, "toArrow"):  # a Spark DataFrame: no pyspark import needed
+            return normalize_arrow_table(frame.toArrow())
+        raise EngineError(
+            f"the pandas engine cannot use a {type(frame).__name__}; "
+            "steps exchange pandas or Spark DataFrames"
+        )
+
+    def from_arrow(self, table: Any) -> pd.DataFrame:
+        return arrow_to_pandas(normalize_arrow_table(table))
+
+    def adopt(self, frame: Frame) -> pd.DataFrame:
+        if isinstance(frame, pd.DataFrame):
+            return frame
+        return self.from_arrow(self.to_arrow(frame))
+
+    def close(self) -> None:
+        """Nothing to release: each SQL call closes its own DuckDB connection."""
+
+    def _spark(self, step: str, action: str) -> EngineContext:
+        if self._spark_engine is None:
+            raise EngineError(
+                f"step '{step}': cannot {action} on the pandas engine: Delta needs Spark, "
+                "and this pandas engine was built without one"
+            )
+        return self._spark_engine()
+
+
+def _spark_integer_widths(relation: duckdb.DuckDBPyRelation, table: pa.Table) -> pa.Table:
+    """Cast DuckDB's 128-bit sums to int64, the BIGINT Spark's ``sum`` returns.
+
+    The cast is checked: a sum beyond int64 raises, as Spark's ANSI mode does.
+    """
+    for position, duckdb_type in enumerate(relation.types):
+        if str(duckdb_type) in ("HUGEINT", "UHUGEINT"):
+            column = table.column(position).cast(pa.int64())
+            table = table.set_column(position, table.field(position).name, column)
+    return table
+
+
+def _duckdb_error(exc: Exception, step: str, duckdb_sql: str, inputs: list[str]) -> EngineError:
+    kind = type(exc).__name__
+    hint = ""
+    if kind == "CatalogException" and "Table with name" in str(exc):
+        hint = f"; the step's inputs are: {', '.join(inputs) or 'none'}"
+    elif kind == "CatalogException" and "Function with name" in str(exc):
+        hint = "; DuckDB lacks this Spark function, so run the step with engine: spark"
+    return EngineError(
+        f"step '{step}': DuckDB could not run the SQL{hint}\n{exc}\n"
+        f"DuckDB SQL (translated from Spark SQL): {duckdb_sql}",
+        retryable=kind in _RETRYABLE_DUCKDB_ERRORS,
+    )
+
+
+def _data_files(source: Path) -> list[Path]:
+    """The files holding data: ``source`` itself, or a directory's part files.
+
+    Spark's markers (``_SUCCESS``) and checksums (``.part-*.crc``) are skipped.
+    """
+    if source.is_file():
+        return [source]
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file() and not path.name.startswith(("_", "."))
+    )
+
+
+def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    kwargs: dict[str, Any] = {}
+    header = True
+    for key, value in options.items():
+        lowered = key.lower()
+        if lowered == "header":
+            header = _truthy(value)
+        elif lowered == "inferschema":
+            if not _truthy(value):
+                kwargs["dtype"] = str
+        elif lowered == "nullvalue":
+            kwargs["na_values"] = [value]
+        elif lowered in _CSV_READ_OPTIONS:
+            kwargs[_CSV_READ_OPTIONS[lowered]] = value
+        else:
+            kwargs[key] = value
+    frame = pd.read_csv(path, header=0 if header else None, **kwargs)
+    if not header:
+        # Spark's names for headerless columns.
+        frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
+    return frame
+
+
+def _read_json(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    kwargs: dict[str, Any] = {"lines": True, "convert_dates": False}
+    for key, value in options.items():
+        lowered = key.lower()
+        if lowered == "multiline":
+            kwargs["lines"] = not _truthy(value)
+        elif lowered in ("encoding", "charset"):
+            kwargs["encoding"] = value
+        else:
+            kwargs[key] = value
+    return pd.read_json(path, **kwargs)
+
+
+def _write_files(frame: pd.DataFrame, spec: WriteSpec, directory: Path) -> None:
+    fmt = spec.format.lower()
+    part = directory / f"part-00000-{uuid.uuid4()}.{fmt}"
+    if fmt == "parquet":
+        table = pandas_to_arrow(frame)
+        if spec.partition_by:
+            pq.write_to_dataset(
+                table,
+                root_path=str(directory),
+                partition_cols=list(spec.partition_by),
+                basename_template=f"part-{{i}}-{uuid.uuid4()}.parquet",
+                **dict(spec.options),
+            )
+        else:
+            pq.write_table(table, part, **dict(spec.options))
+    elif fmt == "csv":
+        kwargs: dict[str, Any] = {"index": False, "header": True}
+        for key, value in spec.options.items():
+            lowered = key.lower()
+            if lowered == "header":
+                kwargs["header"] = _truthy(value)
+            elif lowered in _CSV_WRITE_OPTIONS:
+                kwargs[_CSV_WRITE_OPTIONS[lowered]] = value
+            else:
+                kwargs[key] = value
+        frame.to_csv(part, **kwargs)
+    else:
+        # JSON lines, as Spark writes them; values go through Arrow so dates and
+        # timestamps are written as ISO strings and missing values as null.
+        with part.open("w", encoding="utf-8") as out:
+            for row in pandas_to_arrow(frame).to_pylist():
+                out.write(json.dumps({k: json_safe(v) for k, v in row.items()}) + "\n")
+    (directory / "_SUCCESS").touch()
+
+
+def _replace_directory(target: Path, fill: Callable[[Path], None]) -> None:
+    """Write into a staging directory, then swap it in for ``target``.
+
+    A failed write leaves the previous contents of ``target`` in place.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.odibi-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        fill(staging)
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)

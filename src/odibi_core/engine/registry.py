@@ -1,0 +1,109 @@
+"""The engines of one pipeline run: pandas always, Spark only once a step needs it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from odibi_core.engine.base import EngineContext, Frame
+from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from odibi_core.engine.pandas_engine import PandasEngineContext
+    from odibi_core.engine.spark_engine import SparkEngineContext
+
+ENGINE_NAMES = ("pandas", "spark")
+
+
+class Engines:
+    """One ``PandasEngineContext`` and one lazily created ``SparkEngineContext``.
+
+    ``spark`` is a session to use instead of building one (on Databricks, the active
+    session is found anyway). Safe to use from several threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        spark: SparkSession | None = None,
+        warehouse: str | Path | None = None,
+        duckdb_threads: int | None = None,
+    ):
+        self._given_session = spark
+        self._warehouse = warehouse
+        self._duckdb_threads = duckdb_threads
+        self._lock = threading.Lock()
+        self._pandas: PandasEngineContext | None = None
+        self._spark: SparkEngineContext | None = None
+
+    def get(self, name: str) -> EngineContext:
+        """The engine called ``name`` ("pandas" or "spark"), created on first use."""
+        if name == "pandas":
+            return self._pandas_engine()
+        if name == "spark":
+            return self._spark_engine()
+        raise PipelineConfigError(
+            f"unknown engine '{name}'{did_you_mean(name, ENGINE_NAMES)}; "
+            "use pandas or spark (auto is resolved per step before an engine is asked for)"
+        )
+
+    @property
+    def spark_started(self) -> bool:
+        """True only once a step needed Spark (a session was obtained)."""
+        with self._lock:
+            return self._spark is not None and self._spark.started
+
+    def frame_engine(self, frame: Frame) -> str:
+        """Which engine ``frame`` belongs to: "pandas" or "spark"."""
+        from odibi_core.engine.spark_engine import is_pandas_frame, is_spark_frame
+
+        if is_spark_frame(frame):
+            return "spark"
+        if is_pandas_frame(frame):
+            return "pandas"
+        raise EngineError(
+            f"a step produced a {type(frame).__module__}.{type(frame).__name__}; "
+            "steps exchange pandas or Spark DataFrames"
+        )
+
+    def convert(self, frame: Frame, to: str) -> Frame:
+        """``frame`` as engine ``to``'s frame; converted through Arrow when needed."""
+        engine = self.get(to)
+        if self.frame_engine(frame) == to:
+            return frame
+        return engine.adopt(frame)
+
+    def close(self) -> None:
+        """Close both engines, dropping Spark temp views. Never starts Spark."""
+        with self._lock:
+            pandas_engine, spark_engine = self._pandas, self._spark
+        if pandas_engine is not None:
+            pandas_engine.close()
+        if spark_engine is not None:
+            spark_engine.close()
+
+    def _pandas_engine(self) -> PandasEngineContext:
+        with self._lock:
+            if self._pandas is None:
+                from odibi_core.engine.pandas_engine import PandasEngineContext
+
+                self._pandas = PandasEngineContext(
+                    spark_engine=self._spark_engine, duckdb_threads=self._duckdb_threads
+                )
+            return self._pandas
+
+    def _spark_engine(self) -> SparkEngineContext:
+        with self._lock:
+            if self._spark is None:
+                from odibi_core.engine.spark_engine import SparkEngineContext
+
+                self._spark = SparkEngineContext(self._session, warehouse=self._warehouse)
+            return self._spark
+
+    def _session(self) -> Any:
+        from odibi_core.engine.session import get_spark
+
+        return get_spark(self._given_session, warehouse=self._warehouse)
