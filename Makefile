@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 ## Run the example pipeline locally on Spark + Delta.
 run: $(STAMP)
-	$(BIN)/odibi run pipelines/customer_pipeline.yaml
+	$(BIN)/python pipelines/generate_data.py
+	$(BIN)/odibi run pipelines/customer_pipeline.yaml --lineage .odibi/lineage.json --report .odibi/report.html
 
 ## Run the whole test suite (unit tests, then Spark tests).
 test: $(STAMP)

@@ -105,8 +105,209 @@ def _cmd_dag(args) -> int:
     return EXIT_OK
 
 
-# Later commands (run, lineage, report) register themselves here; see _register_* below.
-_EXTRA_COMMANDS: list = []
+def _register_run(commands) -> None:
+    run = commands.add_parser("run", help="run a pipeline locally, with live progress")
+    run.add_argument("pipeline", help="path to a pipeline .yaml or .json file")
+    run.add_argument(
+        "--engine", choices=("pandas", "spark", "auto"), help="default engine for steps without one"
+    )
+    run.add_argument(
+        "--select",
+        help="run a subset: 'name', '+name' (with ancestors), 'name+' (with descendants), 'layer:transform'",
+    )
+    run.add_argument(
+        "--max-workers", type=int, help="steps running at once (default: settings.max_workers or 4)"
+    )
+    run.add_argument("--retries", type=int, help="retries after a step's first failed attempt")
+    run.add_argument(
+        "--fail-fast", action="store_true", default=None, help="start nothing new after a failure"
+    )
+    run.add_argument("--lineage", metavar="OUT.json", help="write the lineage JSON here")
+    run.add_argument("--report", metavar="OUT.html", help="write the HTML run report here")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a runtime parameter (repeatable)",
+    )
+    run.add_argument(
+        "--state-schema",
+        help="state location [catalog.]schema (default: odibi_state in .odibi/warehouse)",
+    )
+    run.add_argument("--no-state", action="store_true", help="do not write the audit tables")
+    run.add_argument(
+        "--quiet", action="store_true", help="plain log lines instead of the live view"
+    )
+    run.set_defaults(handler=_cmd_run)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PipelineConfigError(
+                f"--param {pair!r} must be KEY=VALUE, e.g. --param run_date=2024-05-01"
+            )
+        params[key.strip()] = value
+    return params
+
+
+def _cmd_run(args) -> int:
+    from rich.console import Console
+
+    from odibi_core.config import load_pipeline
+    from odibi_core.event_bus import EventBus
+    from odibi_core.orchestrator import Orchestrator
+    from odibi_core.progress import LiveProgress, PlainProgress
+
+    config = load_pipeline(args.pipeline)
+    state = None
+    if not args.no_state:
+        state = args.state_schema or config.state or "odibi_state"
+    bus = EventBus(hook_timeout=config.settings.hook_timeout)
+    console = Console(stderr=True)
+    live = console.is_terminal and not args.quiet
+    (LiveProgress(console) if live else PlainProgress(sys.stderr)).attach(bus)
+    orchestrator = Orchestrator(
+        pipeline=config,
+        engine_type=args.engine,
+        event_bus=bus,
+        max_workers=args.max_workers,
+        max_retries=args.retries,
+        fail_fast=args.fail_fast,
+        params=_parse_params(args.param),
+        select=args.select,
+        state_schema=state,
+    )
+    result = orchestrator.execute()
+    tracker = result.tracker
+    if args.lineage:
+        tracker.export_lineage(args.lineage)
+        print(f"lineage written to {args.lineage}")
+    if args.report:
+        from odibi_core.report import write_report
+
+        write_report(tracker.to_lineage(), args.report)
+        print(f"report written to {args.report}")
+    print(tracker.get_summary())
+    if result.success:
+        print(
+            f"run {result.run_id}: {result.success_count}/{len(result.node_states)} steps succeeded in {result.duration_ms} ms"
+        )
+        return EXIT_OK
+    print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
+    print(
+        f"rerun what failed with:\n  {rerun_command(args.pipeline, result.failed_nodes, args.param)}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def rerun_command(pipeline: str, failed: list[str], params: list[str]) -> str:
+    """The command that reruns the failed steps with their ancestors and descendants."""
+    import shlex
+
+    selection = " ".join(f"+{name}+" for name in failed)
+    parts = ["odibi", "run", pipeline, "--select", selection]
+    for pair in params:
+        parts += ["--param", pair]
+    return shlex.join(parts)
+
+
+def _register_lineage(commands) -> None:
+    lineage = commands.add_parser("lineage", help="print a run's lineage from the audit table")
+    lineage.add_argument("run_id", nargs="?", help="run id (default: the latest run)")
+    lineage.add_argument(
+        "--state-schema", default="odibi_state", help="state location [catalog.]schema"
+    )
+    lineage.add_argument("--execution", help="execution id (default: the run's latest)")
+    lineage.add_argument("--json", action="store_true", help="print the lineage JSON")
+    lineage.set_defaults(handler=_cmd_lineage)
+
+
+def _lineage_from_state(
+    state_schema: str, run_id: str | None, execution: str | None = None
+) -> dict:
+    from odibi_core.engine.session import get_spark
+    from odibi_core.orchestrator import _state_location
+    from odibi_core.state.audit import AuditStore
+
+    store = AuditStore(_state_location(state_schema), spark_provider=get_spark)
+    run_id = run_id or store.latest_run_id()
+    if run_id is None:
+        raise OdibiError(
+            f"no runs recorded in state schema '{state_schema}'; run a pipeline with `odibi run` first"
+        )
+    return store.to_lineage(run_id, execution)
+
+
+def _cmd_lineage(args) -> int:
+    import json
+
+    lineage = _lineage_from_state(args.state_schema, args.run_id, args.execution)
+    if args.json:
+        print(json.dumps(lineage, indent=2, default=str))
+        return EXIT_OK
+    print(format_lineage(lineage))
+    return EXIT_OK
+
+
+def format_lineage(lineage: dict) -> str:
+    lines = [
+        f"pipeline {lineage['pipeline_name']}  run {lineage.get('run_id')}  execution {lineage.get('execution_id')}",
+        f"status {lineage.get('status')}  {lineage.get('start_time')} -> {lineage.get('end_time')}  ({lineage.get('total_duration_ms')} ms)",
+    ]
+    for step in lineage["steps"]:
+        before = step["before_snapshot"].get("row_count")
+        after = step["after_snapshot"].get("row_count")
+        diff = step.get("schema_diff") or {}
+        changes = []
+        if diff.get("added"):
+            changes.append("+" + ",".join(diff["added"]))
+        if diff.get("removed"):
+            changes.append("-" + ",".join(diff["removed"]))
+        lines.append(
+            f"  {step['step_name']:<24} {step['layer']:<9} {step['status']:<8} {step['duration_ms']:>7} ms  "
+            f"rows {_n(before)} -> {_n(after)}  {' '.join(changes)}".rstrip()
+        )
+        if step.get("error_message") and step["status"] != "SUCCESS":
+            lines.append(f"      {step['error_message']}")
+    return "\n".join(lines)
+
+
+def _n(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _register_report(commands) -> None:
+    report = commands.add_parser("report", help="write a self-contained HTML report of a run")
+    report.add_argument(
+        "source", help="a run id (read from the audit table) or a lineage .json file"
+    )
+    report.add_argument("-o", "--output", default="report.html", help="output HTML file")
+    report.add_argument(
+        "--state-schema", default="odibi_state", help="state location [catalog.]schema"
+    )
+    report.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from odibi_core.report import load_lineage, write_report
+
+    if args.source.endswith(".json") or Path(args.source).is_file():
+        lineage = load_lineage(args.source)
+    else:
+        lineage = _lineage_from_state(args.state_schema, args.source)
+    path = write_report(lineage, args.output)
+    print(f"report of run {lineage.get('run_id')} written to {path}")
+    return EXIT_OK
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_lineage, _register_report]
 
 
 if __name__ == "__main__":  # pragma: no cover

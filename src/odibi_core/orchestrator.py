@@ -1,0 +1,448 @@
+"""Orchestrator: wires steps, engines, tracker, event bus and state into one run.
+
+result = Orchestrator(steps=steps, engine_type="pandas", enable_tracker=True).execute()
+result["success"]; result["tracker"].export_lineage("lineage.json")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from odibi_core.config import (
+    PipelineConfig,
+    Settings,
+    StateLocation,
+    TrackerSettings,
+    load_pipeline,
+    resolve_parameters,
+    validate_steps,
+)
+from odibi_core.dag import DAG, DAGBuilder
+from odibi_core.data_map import DataMap
+from odibi_core.errors import PipelineConfigError, PipelineExecutionError, SelectionError
+from odibi_core.event_bus import EventBus
+from odibi_core.executor import DAGExecutor, RetryPolicy, StepOutcome
+from odibi_core.result import RunResult
+from odibi_core.runner import PipelineStepRunner
+from odibi_core.step import ENGINES, NodeState, Step
+from odibi_core.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+_SETTING_ARGS = (
+    "max_workers",
+    "parallel",
+    "max_retries",
+    "retry_delay",
+    "retry_backoff",
+    "fail_fast",
+)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Local run ids: ``<yyyymmddTHHMMSS>_<6 hex>``; on Databricks the job run id is used."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+
+
+class Orchestrator:
+    """Runs a pipeline: from a list of Steps, or from a pipeline file (``pipeline=``)."""
+
+    def __init__(
+        self,
+        steps: Sequence[Step] | None = None,
+        *,
+        pipeline: str | os.PathLike[str] | PipelineConfig | None = None,
+        engine_type: str | None = None,
+        enable_tracker: bool = True,
+        event_bus: EventBus | None = None,
+        pipeline_name: str | None = None,
+        max_workers: int | None = None,
+        parallel: bool | None = None,
+        params: Mapping[str, Any] | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: float | None = None,
+        fail_fast: bool | None = None,
+        spark: Any = None,
+        state_schema: str | StateLocation | None = None,
+        select: str | None = None,
+        run_id: str | None = None,
+        attempt: int = 1,
+        warehouse: str | os.PathLike[str] | None = None,
+        tracker_settings: TrackerSettings | None = None,
+    ):
+        if (steps is None) == (pipeline is None):
+            raise PipelineConfigError(
+                "give either steps=[Step(...), ...] or pipeline='pipelines/x.yaml'"
+            )
+        if pipeline is not None:
+            config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+        else:
+            steps = list(steps)
+            problems = validate_steps(steps, parameters=None, where="<steps>")
+            if problems:
+                raise PipelineConfigError(problems)
+            config = PipelineConfig(name=pipeline_name or "pipeline", steps=tuple(steps))
+        overrides = {
+            name: value
+            for name, value in dict(
+                max_workers=max_workers,
+                parallel=parallel,
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
+                fail_fast=fail_fast,
+            ).items()
+            if value is not None
+        }
+        engine = engine_type or config.engine
+        if engine not in ENGINES:
+            raise PipelineConfigError(f"engine_type '{engine}' is not one of {', '.join(ENGINES)}")
+        self.config = replace(
+            config,
+            name=pipeline_name or config.name,
+            engine=engine,
+            settings=replace(config.settings, **overrides),
+            tracker=tracker_settings or config.tracker,
+            state=_state_location(state_schema) or config.state,
+        )
+        self.enable_tracker = enable_tracker
+        self.event_bus = (
+            event_bus
+            if event_bus is not None
+            else EventBus(hook_timeout=self.config.settings.hook_timeout)
+        )
+        self.params = dict(params or {})
+        self.spark = spark
+        self.select = select
+        self.run_id = run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()
+        self.attempt = attempt
+        self.warehouse = Path(warehouse) if warehouse is not None else None
+        self._steps, self.parameters = resolve_parameters(
+            self.config.steps, self.config.parameters, self.params
+        )
+        self.dag = self._build_dag()
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.config.name
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    @property
+    def execution_id(self) -> str:
+        return f"{self.run_id}.{self.attempt}"
+
+    def _build_dag(self) -> DAG:
+        dag = DAGBuilder(self._steps).build()
+        if not self.select:
+            return dag
+        chosen = dag.select(self.select)
+        outside = dag.external_inputs(chosen)
+        if outside:
+            needed = "; ".join(
+                f"'{key}' (produced by {', '.join(sorted(producers))})"
+                for key, producers in sorted(outside.items())
+            )
+            raise SelectionError(
+                f"selection '{self.select}' needs data from steps outside it: {needed}; "
+                f"add them, e.g. --select '+{chosen[0]}'"
+            )
+        return dag.subgraph(chosen)
+
+    # ----------------------------------------------------------------- running
+
+    def execute(self, raise_on_error: bool = False) -> RunResult:
+        from odibi_core.engine.registry import Engines
+
+        settings = self.settings
+        tracker = (
+            Tracker(
+                self.pipeline_name,
+                run_id=self.run_id,
+                execution_id=self.execution_id,
+                settings=self.config.tracker,
+            )
+            if self.enable_tracker
+            else None
+        )
+        engines = Engines(
+            spark=self.spark, warehouse=self.warehouse, duckdb_threads=settings.duckdb_threads
+        )
+        data_map = DataMap(self.dag, release=settings.release_data)
+        events = _RunEvents(self, tracker, data_map)
+        runner = PipelineStepRunner(
+            engines=engines,
+            data_map=data_map,
+            tracker=tracker,
+            default_engine=self.config.engine,
+            settings=settings,
+            base_dir=self.config.base_dir,
+            warehouse=self.warehouse,
+            pipeline_name=self.pipeline_name,
+            run_id=self.run_id,
+        )
+        executor = DAGExecutor(
+            self.dag,
+            runner,
+            events,
+            max_workers=settings.max_workers,
+            parallel=settings.parallel,
+            fail_fast=settings.fail_fast,
+            retry=RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_backoff),
+        )
+        start = datetime.now(timezone.utc)
+        if tracker:
+            tracker.start_pipeline()
+        events.pipeline_started(start)
+        try:
+            report = executor.execute()
+            if tracker and engines.spark_started:
+                tracker.settle()
+            result = self._result(report, start, data_map, tracker, engines)
+            events.pipeline_finished(result)
+            if tracker and self.config.state is not None:
+                self._write_audit(tracker)
+            result.spark_started = engines.spark_started
+        finally:
+            engines.close()
+        if raise_on_error and not result.success:
+            raise PipelineExecutionError(
+                f"pipeline '{self.pipeline_name}' failed: {result.error}", result=result
+            )
+        return result
+
+    def _result(
+        self, report, start: datetime, data_map: DataMap, tracker: Tracker | None, engines: Any
+    ) -> RunResult:
+        end = datetime.now(timezone.utc)
+        states = report.states
+        failed = [n for n in report.completion_order if states[n] is NodeState.FAILED]
+        skipped = [n for n in report.completion_order if states[n] is NodeState.SKIPPED]
+        cached = [n for n in report.completion_order if states[n] is NodeState.CACHED]
+        success_count = sum(
+            1 for s in states.values() if s in (NodeState.SUCCESS, NodeState.CACHED)
+        )
+        nodes_executed = sum(
+            1 for s in states.values() if s in (NodeState.SUCCESS, NodeState.FAILED)
+        )
+        error = None
+        if failed:
+            first = failed[0]
+            error = f"step '{first}' failed: {_message(report.errors[first], first)}"
+            if skipped:
+                error += f"; skipped downstream: {', '.join(skipped)}"
+        if tracker:
+            tracker.end_pipeline(
+                "FAILED" if failed else "SUCCESS",
+                {
+                    "total_steps": len(self.dag),
+                    "nodes_executed": nodes_executed,
+                    "success_count": success_count,
+                    "failed_count": len(failed),
+                    "skipped_count": len(skipped),
+                    "cached_count": len(cached),
+                },
+            )
+        return RunResult(
+            success=not failed,
+            pipeline_name=self.pipeline_name,
+            run_id=self.run_id,
+            execution_id=self.execution_id,
+            start_time=start,
+            end_time=end,
+            duration_ms=int((end - start).total_seconds() * 1000),
+            nodes_executed=nodes_executed,
+            success_count=success_count,
+            failed_nodes=failed,
+            skipped_nodes=skipped,
+            cached_nodes=cached,
+            node_states=dict(states),
+            data_map=data_map.snapshot(),
+            tracker=tracker,
+            error=error,
+            errors={n: _message(e, n) for n, e in report.errors.items()},
+            attempts=dict(report.attempts),
+            spark_started=engines.spark_started,
+        )
+
+    def _write_audit(self, tracker: Tracker) -> None:
+        from odibi_core.engine.session import get_spark
+        from odibi_core.state.audit import AuditStore
+
+        store = AuditStore(
+            self.config.state,
+            spark_provider=lambda: get_spark(self.spark, warehouse=self.warehouse),
+            warehouse=self.warehouse,
+        )
+        try:
+            store.write_lineage(tracker.to_lineage())
+        except Exception as exc:  # noqa: BLE001 - the run's data is written; losing audit rows is reported, not fatal
+            log.error(
+                "could not write the audit rows of %s to %s: %s",
+                self.execution_id,
+                self.config.state.qualified,
+                exc,
+            )
+
+
+def _state_location(value: str | StateLocation | None) -> StateLocation | None:
+    if value is None or isinstance(value, StateLocation):
+        return value
+    parts = value.split(".")
+    if len(parts) == 2:
+        return StateLocation(schema=parts[1], catalog=parts[0])
+    return StateLocation(schema=value)
+
+
+def _message(error: BaseException, step_name: str) -> str:
+    text = str(error)
+    prefix = f"step '{step_name}' failed: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+class _RunEvents:
+    """Turns executor callbacks into tracker records and EventBus events."""
+
+    def __init__(self, orchestrator: Orchestrator, tracker: Tracker | None, data_map: DataMap):
+        self.o = orchestrator
+        self.bus = orchestrator.event_bus
+        self.tracker = tracker
+        self.data_map = data_map
+        self._lock = threading.Lock()
+        self._step_rows: dict[str, dict[str, Any]] = {}
+
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        base = {
+            "pipeline_name": self.o.pipeline_name,
+            "run_id": self.o.run_id,
+            "execution_id": self.o.execution_id,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+        }
+        self.bus.emit(event, {**base, **payload})
+
+    def pipeline_started(self, start: datetime) -> None:
+        self._emit(
+            "pipeline_start",
+            {
+                "start_time": start.isoformat(),
+                "total_steps": len(self.o.dag),
+                "steps": [{"step_name": s.name, "layer": s.layer} for s in self.o.dag.steps],
+                "parameters": dict(self.o.parameters),
+            },
+        )
+
+    def pipeline_finished(self, result: RunResult) -> None:
+        steps = []
+        for name in self.o.dag.topological_order():
+            row = dict(
+                self._step_rows.get(name, {"step_name": name, "duration_ms": 0, "row_count": None})
+            )
+            row["status"] = result.node_states[name].value
+            record = self.tracker.get(name) if self.tracker else None
+            if record is not None and record.after_snapshot.row_count is not None:
+                row["row_count"] = record.after_snapshot.row_count  # settled deferred counts
+            steps.append(row)
+        common = {
+            "duration_ms": result.duration_ms,
+            "nodes_executed": result.nodes_executed,
+            "success_count": result.success_count,
+            "steps": steps,
+        }
+        if result.success:
+            self._emit("pipeline_complete", {**common, "status": "SUCCESS"})
+        else:
+            self._emit(
+                "pipeline_error",
+                {
+                    **common,
+                    "status": "FAILED",
+                    "error_message": result.error,
+                    "failed_step": result.failed_nodes[0],
+                    "failed_steps": list(result.failed_nodes),
+                    "skipped_steps": list(result.skipped_nodes),
+                },
+            )
+
+    # ExecutionObserver ------------------------------------------------------------
+
+    def state_changed(self, step: Step, state: NodeState) -> None:
+        log.debug("step %s -> %s", step.name, state.value)
+
+    def step_started(self, step: Step, attempt: int) -> None:
+        if self.tracker:
+            self.tracker.start_step(step)
+        self._emit(
+            "node_start",
+            {
+                "step_name": step.name,
+                "layer": step.layer,
+                "attempt": attempt,
+                "start_time": datetime.now(timezone.utc).isoformat(),
+            },
+        )
+
+    def step_succeeded(
+        self, step: Step, outcome: StepOutcome, attempts: int, duration_ms: int
+    ) -> None:
+        self.data_map.reader_finished(step.input_keys)
+        row = {
+            "step_name": step.name,
+            "layer": step.layer,
+            "duration_ms": duration_ms,
+            "row_count": outcome.row_count,
+            "status": outcome.status.value,
+            "attempts": attempts,
+            **outcome.details,
+        }
+        with self._lock:
+            self._step_rows[step.name] = {
+                k: row[k] for k in ("step_name", "duration_ms", "row_count", "status")
+            }
+        self._emit("node_complete", row)
+
+    def step_failed(
+        self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
+    ) -> None:
+        message = _message(error, step.name)
+        if self.tracker:
+            self.tracker.attempt_failed(step.name, message)
+            if not will_retry:
+                self.tracker.fail_step(step.name, message)
+        if not will_retry:
+            self.data_map.reader_finished(step.input_keys)
+            with self._lock:
+                self._step_rows[step.name] = {
+                    "step_name": step.name,
+                    "duration_ms": duration_ms,
+                    "row_count": None,
+                    "status": "FAILED",
+                }
+        self._emit(
+            "node_error",
+            {
+                "step_name": step.name,
+                "layer": step.layer,
+                "error_message": message,
+                "error_type": type(error.__cause__ or error).__name__,
+                "retry_count": attempt,
+                "will_retry": will_retry,
+                "duration_ms": duration_ms,
+            },
+        )
+
+    def step_skipped(self, step: Step, reason: str) -> None:
+        self.data_map.reader_finished(step.input_keys)
+        if self.tracker:
+            self.tracker.skip_step(step, reason)

@@ -1,0 +1,174 @@
+"""Runs one attempt of one step: choose its engine, gather its inputs, run its node, snapshot.
+
+The executor decides *when* a step runs; this decides *how*. Everything shared between
+parallel steps (data map, tracker, engines) is owned elsewhere and locked there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odibi_core.config import Settings
+from odibi_core.data_map import DataMap
+from odibi_core.errors import OdibiError, StepExecutionError
+from odibi_core.executor import StepOutcome
+from odibi_core.snapshot import Snapshot
+from odibi_core.step import NodeState, Step
+from odibi_core.tracker import Tracker
+
+
+@dataclass(frozen=True)
+class EngineDecision:
+    name: str
+    reason: str
+
+
+class PipelineStepRunner:
+    """The ``StepRunner`` the orchestrator hands to the executor."""
+
+    def __init__(
+        self,
+        *,
+        engines: Any,
+        data_map: DataMap,
+        tracker: Tracker | None,
+        default_engine: str,
+        settings: Settings,
+        base_dir: Path | None,
+        warehouse: Path | None,
+        pipeline_name: str,
+        run_id: str,
+    ):
+        self.engines = engines
+        self.data_map = data_map
+        self.tracker = tracker
+        self.default_engine = default_engine
+        self.settings = settings
+        self.base_dir = base_dir
+        self.warehouse = warehouse
+        self.pipeline_name = pipeline_name
+        self.run_id = run_id
+        self._decisions: dict[str, EngineDecision] = {}
+        self._lock = threading.Lock()
+
+    def engine_for(self, step: Step) -> EngineDecision:
+        """Decide once per step (retries keep the first decision)."""
+        with self._lock:
+            decided = self._decisions.get(step.name)
+        if decided is not None:
+            return decided
+        from odibi_core.engine.choice import choose_engine
+
+        upstream = self.tracker.known_rows(step.input_keys) if self.tracker else {}
+        for key in step.input_keys:
+            if upstream.get(key) is None and key in self.data_map:
+                frame = self.data_map.get(key)
+                if self.engines.frame_engine(frame) == "pandas":
+                    upstream[key] = len(frame)
+                else:
+                    upstream[key] = None
+        choice = choose_engine(
+            step,
+            self.default_engine,
+            base_dir=self.base_dir,
+            upstream_rows=upstream,
+            max_rows=self.settings.auto_max_rows,
+            max_bytes=self.settings.auto_max_bytes,
+            warehouse=self.warehouse,
+        )
+        decided = EngineDecision(choice.name, choice.reason)
+        with self._lock:
+            self._decisions[step.name] = decided
+        return decided
+
+    def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> StepOutcome:
+        from odibi_core.nodes import run_node
+
+        decision = self.engine_for(step)
+        engine = self.engines.get(decision.name)
+        if self.tracker:
+            self.tracker.set_engine(step.name, decision.name, decision.reason)
+        inputs = {
+            logical: self.engines.convert(self.data_map.get(key), decision.name)
+            for logical, key in step.inputs.items()
+        }
+        mark_executing()
+        try:
+            result = run_node(
+                step, engine=engine, inputs=inputs, base_dir=self.base_dir, engines=self.engines
+            )
+        except OdibiError:
+            raise  # already names the step and says whether a retry can help
+        except Exception as exc:  # user code or I/O: name the step, keep it retryable
+            raise StepExecutionError(
+                step.name, f"{type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+
+        output_snapshots: dict[str, Snapshot] = {}
+        after: Snapshot | None = None
+        for logical, frame in result.outputs.items():
+            key = step.outputs[logical]
+            frame, snapshot = self._snapshot_output(
+                step, logical, frame, engine, file_scan=result.read is not None
+            )
+            self.data_map.put(key, frame)
+            if snapshot is not None:
+                output_snapshots[key] = snapshot
+                after = after or snapshot
+        if result.write is not None and self.tracker:
+            written = next(iter(inputs.values()), None)
+            written_from = (
+                self.tracker.get(step.name).before_snapshot if self.tracker.get(step.name) else None
+            )
+            after = self.tracker.snapshot_written(written, engine, result.write, written_from)
+        row_count = after.row_count if after is not None else _free_count(result, inputs, engine)
+        count_source = (
+            after.count_source
+            if after is not None
+            else ("exact" if row_count is not None else "unknown")
+        )
+        if self.tracker:
+            self.tracker.finish_step(
+                step.name,
+                NodeState.SUCCESS,
+                after=after or Snapshot.empty(),
+                outputs=output_snapshots,
+            )
+        return StepOutcome(
+            status=NodeState.SUCCESS,
+            row_count=row_count,
+            details={
+                "engine": decision.name,
+                "engine_reason": decision.reason,
+                "count_source": count_source,
+                "schema": list(after.schema) if after is not None else [],
+                "outputs": dict(step.outputs),
+            },
+        )
+
+    def _snapshot_output(
+        self, step: Step, logical: str, frame: Any, engine: Any, *, file_scan: bool
+    ):
+        if self.tracker is None:
+            return frame, None
+        if engine.name == "spark":
+            return self.tracker.snapshot_spark_output(
+                frame, engine, name=f"odibi_{step.name}_{logical}", file_scan=file_scan
+            )
+        return frame, self.tracker.snapshot_pandas(
+            frame, engine, sample_source="file_scan" if file_scan else "in_memory"
+        )
+
+
+def _free_count(result: Any, inputs: dict[str, Any], engine: Any) -> int | None:
+    """Without a tracker, report counts only where they cost nothing."""
+    if result.write is not None and result.write.rows is not None:
+        return result.write.rows
+    if engine.name == "pandas":
+        frames = list(result.outputs.values()) or list(inputs.values())
+        return len(frames[0]) if frames else None
+    return None

@@ -1,0 +1,100 @@
+"""Snapshots of data as the tracker sees it: schema, row count and a small sample.
+
+Pure: values and their rules only. Taking a snapshot from a frame is the engine's job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REDACTED = "***"
+
+
+@dataclass
+class Snapshot:
+    """Schema as ``["col: arrow_type"]``, a row count and up to n JSON-safe sample rows.
+
+    ``row_count`` is None while a Spark count is deferred to the action that runs anyway;
+    ``count_source`` says where the count came from (``exact``, ``deferred``,
+    ``observed``, ``commit_metrics``, ``empty``, ``unknown``).
+    """
+
+    schema: list[str] = field(default_factory=list)
+    row_count: int | None = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    count_source: str = "empty"
+    sample_source: str = "none"
+    count_reason: str | None = None
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        return cls()
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return dict(_split_schema_entry(entry) for entry in self.schema)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "schema": list(self.schema),
+            "row_count": self.row_count,
+            "sample": [dict(row) for row in self.sample],
+            "count_source": self.count_source,
+            "sample_source": self.sample_source,
+        }
+        if self.count_reason:
+            data["count_reason"] = self.count_reason
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Snapshot:
+        if not data:
+            return cls()
+        return cls(
+            schema=list(data.get("schema") or []),
+            row_count=data.get("row_count"),
+            sample=list(data.get("sample") or []),
+            count_source=data.get("count_source", "unknown"),
+            sample_source=data.get("sample_source", "none"),
+            count_reason=data.get("count_reason"),
+        )
+
+
+def _split_schema_entry(entry: str) -> tuple[str, str]:
+    name, _, type_name = entry.partition(": ")
+    return name, type_name
+
+
+def schema_diff(before: Snapshot, after: Snapshot) -> dict[str, list]:
+    """Columns added, removed, and changed (with old and new types), in column order."""
+    old, new = before.columns, after.columns
+    return {
+        "added": [c for c in new if c not in old],
+        "removed": [c for c in old if c not in new],
+        "changed": [
+            {"column": c, "old_type": old[c], "new_type": new[c]}
+            for c in new
+            if c in old and old[c] != new[c]
+        ],
+    }
+
+
+class Redactor:
+    """Replaces sample values of sensitive columns (names or glob patterns) with ``***``."""
+
+    def __init__(self, patterns: Iterable[str] = ()):
+        self.patterns = tuple(p.lower() for p in patterns)
+
+    def is_redacted(self, column: str) -> bool:
+        name = column.lower()
+        return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.patterns:
+            return rows
+        return [
+            {k: (REDACTED if self.is_redacted(k) else v) for k, v in row.items()} for row in rows
+        ]

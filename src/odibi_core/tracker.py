@@ -1,0 +1,422 @@
+"""The Tracker: what each step read and produced, at no extra cost over Spark data.
+
+One ``StepExecution`` per step per execution; retries are counted inside it. Records are
+keyed by step name and guarded by one lock, so steps running in parallel never share a
+"current step" slot.
+
+Counts are free on pandas. On Spark a step that runs no action of its own gets its count
+from an ``Observation`` attached to its output, filled in when the downstream action runs
+(``count_source: deferred`` until then) and settled before ``execute()`` returns. Writes
+report the Delta commit's own metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from odibi_core.config import TrackerSettings
+from odibi_core.snapshot import Redactor, Snapshot, schema_diff
+from odibi_core.step import NodeState, Step
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@dataclass
+class StepExecution:
+    """What happened to one step in one execution (the seed's lineage step)."""
+
+    step_name: str
+    layer: str
+    engine: str | None = None
+    engine_reason: str | None = None
+    status: str = NodeState.PENDING.value
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration_ms: int = 0
+    attempts: int = 0
+    error_message: str | None = None
+    attempt_errors: list[str] = field(default_factory=list)
+    before_snapshot: Snapshot = field(default_factory=Snapshot.empty)
+    after_snapshot: Snapshot = field(default_factory=Snapshot.empty)
+    input_snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def schema_diff(self) -> dict[str, list]:
+        return schema_diff(self.before_snapshot, self.after_snapshot)
+
+    @property
+    def row_delta(self) -> int | None:
+        before, after = self.before_snapshot.row_count, self.after_snapshot.row_count
+        if before is None or after is None:
+            return None
+        return after - before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step_name": self.step_name,
+            "layer": self.layer,
+            "engine": self.engine,
+            "engine_reason": self.engine_reason,
+            "status": self.status,
+            "start_time": iso(self.start_time),
+            "end_time": iso(self.end_time),
+            "duration_ms": self.duration_ms,
+            "attempts": self.attempts,
+            "error_message": self.error_message,
+            "attempt_errors": list(self.attempt_errors),
+            "inputs": dict(self.inputs),
+            "outputs": dict(self.outputs),
+            "before_snapshot": self.before_snapshot.to_dict(),
+            "after_snapshot": self.after_snapshot.to_dict(),
+            "input_snapshots": {k: s.to_dict() for k, s in self.input_snapshots.items()},
+            "schema_diff": self.schema_diff,
+            "row_delta": self.row_delta,
+        }
+
+
+@dataclass
+class _Deferred:
+    snapshot: Snapshot
+    count: Any  # a DeferredCount from the Spark engine
+
+
+class Tracker:
+    """Collects StepExecutions for one pipeline execution. Thread-safe."""
+
+    def __init__(
+        self,
+        pipeline_name: str = "pipeline",
+        *,
+        run_id: str | None = None,
+        execution_id: str | None = None,
+        settings: TrackerSettings | None = None,
+    ):
+        self.pipeline_name = pipeline_name
+        self.run_id = run_id
+        self.execution_id = execution_id or run_id
+        self.settings = settings or TrackerSettings()
+        self.redactor = Redactor(self.settings.redact_columns)
+        self.start_time: datetime | None = None
+        self.end_time: datetime | None = None
+        self.status: str | None = None
+        self.summary: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._records: dict[str, StepExecution] = {}
+        self._completed: list[str] = []
+        self._by_key: dict[str, Snapshot] = {}
+        self._deferred: list[_Deferred] = []
+        self._started_clock: dict[str, float] = {}
+
+    # ----------------------------------------------------------------- run boundaries
+
+    def start_pipeline(self) -> None:
+        self.start_time = utc_now()
+
+    def end_pipeline(self, status: str, summary: dict[str, int] | None = None) -> None:
+        self.end_time = utc_now()
+        self.status = status
+        self.summary = dict(summary or {})
+
+    # ----------------------------------------------------------------- step records
+
+    def start_step(self, step: Step) -> StepExecution:
+        """Open (or, on a retry, reopen) the record of ``step``; the before snapshot is its first input's."""
+        with self._lock:
+            record = self._records.get(step.name)
+            if record is None:
+                record = StepExecution(
+                    step_name=step.name,
+                    layer=step.layer,
+                    inputs=dict(step.inputs),
+                    outputs=dict(step.outputs),
+                )
+                record.start_time = utc_now()
+                self._records[step.name] = record
+                self._started_clock[step.name] = time.perf_counter()
+            record.attempts += 1
+            record.status = NodeState.RUNNING.value
+            inputs = {
+                logical: self._by_key.get(key, Snapshot(count_source="unknown", row_count=None))
+                for logical, key in step.inputs.items()
+            }
+            record.input_snapshots = inputs if len(inputs) > 1 else {}
+            record.before_snapshot = next(iter(inputs.values())) if inputs else Snapshot.empty()
+            return record
+
+    def set_engine(self, step_name: str, engine: str, reason: str | None) -> None:
+        with self._lock:
+            record = self._records.get(step_name)
+            if record is not None:
+                record.engine, record.engine_reason = engine, reason
+
+    def attempt_failed(self, step_name: str, message: str) -> None:
+        with self._lock:
+            record = self._records.get(step_name)
+            if record is not None:
+                record.attempt_errors.append(message)
+
+    def finish_step(
+        self,
+        step_name: str,
+        status: NodeState,
+        *,
+        after: Snapshot,
+        outputs: dict[str, Snapshot] | None = None,
+        error_message: str | None = None,
+    ) -> StepExecution:
+        with self._lock:
+            record = self._records[step_name]
+            record.status = status.value
+            record.after_snapshot = after
+            record.error_message = error_message
+            record.end_time = utc_now()
+            record.duration_ms = int(
+                round((time.perf_counter() - self._started_clock[step_name]) * 1000)
+            )
+            for key, snapshot in (outputs or {}).items():
+                self._by_key[key] = snapshot
+            self._completed.append(step_name)
+            return record
+
+    def fail_step(self, step_name: str, message: str) -> StepExecution:
+        return self.finish_step(
+            step_name,
+            NodeState.FAILED,
+            after=Snapshot(row_count=None, count_source="unknown"),
+            error_message=message,
+        )
+
+    def skip_step(self, step: Step, reason: str) -> StepExecution:
+        with self._lock:
+            record = StepExecution(
+                step_name=step.name,
+                layer=step.layer,
+                status=NodeState.SKIPPED.value,
+                inputs=dict(step.inputs),
+                outputs=dict(step.outputs),
+                error_message=reason,
+                after_snapshot=Snapshot(row_count=None, count_source="unknown"),
+            )
+            record.before_snapshot = Snapshot(row_count=None, count_source="unknown")
+            self._records[step.name] = record
+            self._completed.append(step.name)
+            return record
+
+    def snapshot_for_key(self, data_key: str) -> Snapshot | None:
+        with self._lock:
+            return self._by_key.get(data_key)
+
+    def known_rows(self, data_keys: list[str]) -> dict[str, int | None]:
+        with self._lock:
+            return {
+                k: (self._by_key[k].row_count if k in self._by_key else None) for k in data_keys
+            }
+
+    @property
+    def step_executions(self) -> list[StepExecution]:
+        """Records in completion order."""
+        with self._lock:
+            return [self._records[name] for name in self._completed]
+
+    def get(self, step_name: str) -> StepExecution | None:
+        with self._lock:
+            return self._records.get(step_name)
+
+    # ----------------------------------------------------------------- taking snapshots
+
+    def redact(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.redactor.apply(rows)
+
+    @property
+    def sample_rows(self) -> int:
+        return max(0, int(self.settings.sample_rows))
+
+    def snapshot_pandas(
+        self, frame: Any, engine: Any, *, sample_source: str = "in_memory"
+    ) -> Snapshot:
+        """Exact and free: the data is in memory."""
+        sample = self.redact(engine.sample(frame, self.sample_rows)) if self.sample_rows else []
+        return Snapshot(
+            schema=engine.schema(frame),
+            row_count=engine.count(frame),
+            sample=sample,
+            count_source="exact",
+            sample_source=sample_source if self.sample_rows else "off",
+        )
+
+    def snapshot_spark_output(
+        self, frame: Any, engine: Any, *, name: str, file_scan: bool
+    ) -> tuple[Any, Snapshot]:
+        """Schema now (metadata only); the count from an Observation on the action that runs anyway.
+
+        Returns the frame to hand downstream: it carries the observation.
+        """
+        snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="deferred")
+        unobserved = frame  # samples run on this, so a limit(n) never settles the observed count
+        if self.settings.exact_counts:
+            # Debugging aid: persist and count at the step, at the cost of a pass over the data.
+            frame = frame.persist()
+            snapshot.row_count, snapshot.count_source = engine.count(frame), "exact"
+        else:
+            frame, deferred = engine.observe_count(frame, name)
+            with self._lock:
+                self._deferred.append(_Deferred(snapshot, deferred))
+        if not self.sample_rows:
+            snapshot.sample_source = "off"
+        elif file_scan or self.settings.spark_samples == "always":
+            # limit(n) over a file scan reads one split; elsewhere it recomputes the plan.
+            snapshot.sample = self.redact(engine.sample(unobserved, self.sample_rows))
+            snapshot.sample_source = "file_scan" if file_scan else "recomputed"
+        else:
+            snapshot.sample_source = "skipped"
+        return frame, snapshot
+
+    def snapshot_written(
+        self, frame: Any, engine: Any, write: Any, written_from: Snapshot | None
+    ) -> Snapshot:
+        """What a store/publish wrote: the commit's row count, and a sample of data written anyway."""
+        if engine.name == "pandas":
+            snapshot = self.snapshot_pandas(frame, engine, sample_source="written")
+            if write is not None and write.rows is not None:
+                snapshot.row_count, snapshot.count_source = write.rows, write.count_source
+            return snapshot
+        snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="unknown")
+        if write is not None and write.rows is not None:
+            snapshot.row_count, snapshot.count_source = write.rows, write.count_source
+        elif written_from is not None:
+            # Same rows as the input: share its (possibly deferred) count.
+            snapshot.row_count, snapshot.count_source = (
+                written_from.row_count,
+                written_from.count_source,
+            )
+            with self._lock:
+                for deferred in self._deferred:
+                    if deferred.snapshot is written_from:
+                        self._deferred.append(_Deferred(snapshot, deferred.count))
+                        break
+        if self.sample_rows and write is not None and write.sample:
+            snapshot.sample, snapshot.sample_source = (
+                self.redact(list(write.sample))[: self.sample_rows],
+                "written",
+            )
+        elif self.sample_rows and written_from is not None and written_from.sample:
+            snapshot.sample, snapshot.sample_source = (
+                list(written_from.sample),
+                written_from.sample_source,
+            )
+        else:
+            snapshot.sample_source = "off" if not self.sample_rows else "skipped"
+        return snapshot
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Fill deferred Spark counts from their observations; call after the run's actions."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending, self._deferred = self._deferred, []
+        for item in pending:
+            if item.snapshot.row_count is not None and item.snapshot.count_source != "deferred":
+                continue
+            remaining = max(0.05, deadline - time.monotonic())
+            try:
+                count = item.count.get(remaining)
+            except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
+                count, reason = None, f"observation failed: {exc}"
+            else:
+                reason = (
+                    None
+                    if count is not None
+                    else (item.count.reason or "no action ran over this output")
+                )
+            with self._lock:
+                item.snapshot.row_count = count
+                item.snapshot.count_source = "observed" if count is not None else "unavailable"
+                item.snapshot.count_reason = reason
+
+    # ----------------------------------------------------------------- exports
+
+    def to_lineage(self) -> dict[str, Any]:
+        steps = [record.to_dict() for record in self.step_executions]
+        start, end = self.start_time, self.end_time
+        total = (
+            int((end - start).total_seconds() * 1000)
+            if start and end
+            else sum(s["duration_ms"] for s in steps)
+        )
+        from odibi_core import __version__
+
+        return {
+            "pipeline_name": self.pipeline_name,
+            "run_id": self.run_id,
+            "execution_id": self.execution_id,
+            "start_time": iso(start),
+            "end_time": iso(end),
+            "total_duration_ms": total,
+            "status": self.status,
+            "odibi_version": __version__,
+            "summary": dict(self.summary),
+            "steps": steps,
+        }
+
+    def export_lineage(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write the lineage JSON (atomically) and return it."""
+        lineage = self.to_lineage()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(lineage, handle, indent=2, default=str)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return lineage
+
+    def get_summary(self) -> str:
+        """A readable table: one line per step with status, duration and rows."""
+        rows = [
+            ("step", "layer", "engine", "status", "duration", "rows before", "rows after", "delta")
+        ]
+        for record in self.step_executions:
+            rows.append(
+                (
+                    record.step_name,
+                    record.layer,
+                    record.engine or "-",
+                    record.status,
+                    f"{record.duration_ms} ms",
+                    _fmt(record.before_snapshot.row_count),
+                    _fmt(record.after_snapshot.row_count),
+                    _fmt(record.row_delta),
+                )
+            )
+        widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        header = f"pipeline {self.pipeline_name} ({self.execution_id or '-'}): {self.status or 'RUNNING'}"
+        return header + "\n" + "\n".join(lines)
+
+
+def _fmt(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

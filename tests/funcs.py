@@ -1,0 +1,36 @@
+"""Functions that test pipelines reference as ``tests.funcs:<name>``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pandas as pd
+
+_calls: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+def sleep_then_rows(seconds: float = 1.0, rows: int = 3) -> pd.DataFrame:
+    time.sleep(seconds)
+    return pd.DataFrame({"n": list(range(rows))})
+
+
+def flaky(key: str, failures: int = 2) -> pd.DataFrame:
+    """Fails with a transient error ``failures`` times per key, then succeeds."""
+    with _lock:
+        _calls[key] += 1
+        attempt = _calls[key]
+    if attempt <= failures:
+        raise ConnectionError(f"transient failure {attempt} of {key}")
+    return pd.DataFrame({"attempt": [attempt]})
+
+
+def explode(data: pd.DataFrame) -> pd.DataFrame:
+    raise ValueError("the middle step broke on purpose")
+
+
+def calls(key: str) -> int:
+    with _lock:
+        return _calls[key]
