@@ -21,7 +21,8 @@ def test_installed_pair_is_compatible():
     assert (spark_major, delta_major) == (4, 4) or spark_major == delta_major
 
 
-def test_local_conf_has_delta_utc_and_no_ui(tmp_path):
+def test_local_conf_has_delta_utc_and_no_ui(tmp_path, monkeypatch):
+    monkeypatch.setenv("ODIBI_CACHE_DIR", str(tmp_path / "cache"))
     conf = local_spark_conf(tmp_path)
     assert conf["spark.jars.packages"] == delta_coordinate()
     assert conf["spark.sql.session.timeZone"] == "UTC"
@@ -48,3 +49,18 @@ def test_table_names_map_to_warehouse_paths(tmp_path):
 def test_bad_table_names_are_rejected(bad):
     with pytest.raises(PipelineConfigError, match="not a valid table name"):
         validate_table_name(bad)
+
+
+def test_resolved_jars_are_reused_and_a_stale_list_is_ignored(tmp_path, monkeypatch):
+    from odibi_core.engine import session
+
+    monkeypatch.setenv("ODIBI_CACHE_DIR", str(tmp_path / "cache"))
+    jar = tmp_path / "io.delta_delta-spark.jar"
+    jar.write_bytes(b"jar")
+    cache = session._jar_cache_file()
+    cache.parent.mkdir(parents=True)
+    cache.write_text(f"file://{jar}\n")
+    assert local_spark_conf(tmp_path)["spark.jars"] == f"file://{jar}"
+    assert "spark.jars.packages" not in local_spark_conf(tmp_path)
+    jar.unlink()  # the ivy cache was cleaned: resolve again
+    assert local_spark_conf(tmp_path)["spark.jars.packages"] == delta_coordinate()

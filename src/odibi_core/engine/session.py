@@ -44,7 +44,7 @@ def local_spark_conf(
     """Configuration of a local session: Delta, UTC, ANSI, no UI, no Hive metastore."""
     warehouse = Path(warehouse) if warehouse is not None else default_warehouse()
     conf = {
-        "spark.jars.packages": delta_coordinate(),
+        **_delta_jars_conf(),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "in-memory",
@@ -60,6 +60,8 @@ def local_spark_conf(
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     }
+    log_config = Path(__file__).with_name("log4j2.properties")
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log_config}"
     ivy = os.environ.get("ODIBI_IVY_DIR")
     if ivy:
         conf["spark.jars.ivy"] = ivy
@@ -89,6 +91,7 @@ def get_spark(
             return active
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no routable address
         log.info("starting local Spark with Delta (%s)", delta_coordinate())
         builder = SparkSession.builder.master(
             os.environ.get("ODIBI_SPARK_MASTER", "local[*]")
@@ -97,7 +100,45 @@ def get_spark(
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
+        _remember_resolved_jars(_session)
         return _session
+
+
+def _jar_cache_file() -> Path:
+    """Where the resolved Delta jar paths are remembered, per coordinate."""
+    root = Path(os.environ.get("ODIBI_CACHE_DIR", Path.home() / ".cache" / "odibi_core"))
+    return root / (delta_coordinate().replace(":", "_") + ".jars")
+
+
+def _delta_jars_conf() -> dict[str, str]:
+    """Use the jars resolved on first use; resolve through Maven Central only once.
+
+    Skipping Ivy on later starts saves seconds and keeps the resolver's output off the
+    user's terminal.
+    """
+    cache = _jar_cache_file()
+    if cache.is_file():
+        jars = [line.strip() for line in cache.read_text().splitlines() if line.strip()]
+        if jars and all(Path(jar.removeprefix("file://")).is_file() for jar in jars):
+            return {"spark.jars": ",".join(jars)}
+    return {"spark.jars.packages": delta_coordinate()}
+
+
+def _remember_resolved_jars(session: SparkSession) -> None:
+    conf = session.sparkContext.getConf()
+    if not conf.get("spark.jars.packages", None):
+        return
+    jars = [jar for jar in conf.get("spark.jars", "").split(",") if jar.startswith("file:")]
+    if not any("delta-spark" in jar for jar in jars):
+        return
+    cache = _jar_cache_file()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text("\n".join(jars) + "\n")
+        os.replace(tmp, cache)
+    except OSError as exc:  # a read-only home only costs the next start a resolve
+        log.debug("could not remember the Delta jars in %s: %s", cache, exc)
 
 
 def active_spark() -> SparkSession | None:
