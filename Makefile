@@ -24,7 +24,7 @@ run: $(STAMP)
 ## Run the whole test suite (unit tests, then Spark tests).
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -v
 
 ## Only the fast tests: no JVM, no browser.
 test-fast: $(STAMP)

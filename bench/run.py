@@ -122,25 +122,23 @@ def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
             ),
         ]
 
+    runs = iter(range(1_000))
+
+    def run(tracked: bool) -> None:
+        # A fresh target each time: overwriting an existing table runs different jobs.
+        Orchestrator(steps=steps(f"t{next(runs)}"), engine_type="spark", spark=spark,
+                     enable_tracker=tracked).execute(raise_on_error=True)
+
     def jobs_of(tracked: bool) -> int:
         before = len(status.getJobIdsForGroup(None))
-        Orchestrator(
-            steps=steps("t_jobs"), engine_type="spark", spark=spark, enable_tracker=tracked
-        ).execute(raise_on_error=True)
+        run(tracked)
         return len(status.getJobIdsForGroup(None)) - before
 
-    tracked_time = best_of(
-        lambda: Orchestrator(steps=steps("t1"), engine_type="spark", spark=spark).execute(
-            raise_on_error=True
-        ),
-        3,
-    )
-    untracked_time = best_of(
-        lambda: Orchestrator(
-            steps=steps("t2"), engine_type="spark", spark=spark, enable_tracker=False
-        ).execute(raise_on_error=True),
-        3,
-    )
+    for _ in range(2):  # warm both paths: JIT and class loading must not count against either
+        run(True)
+        run(False)
+    tracked_time = best_of(lambda: run(True), 5)
+    untracked_time = best_of(lambda: run(False), 5)
     return tracked_time, untracked_time, jobs_of(True), jobs_of(False)
 
 
@@ -173,7 +171,7 @@ def main() -> None:
             "Spark jobs for the same pipeline, tracker on vs off",
             "tracker off",
             f"{tracked_jobs} vs {untracked_jobs} jobs",
-            f"+{tracked_jobs - untracked_jobs} job(s) (one `limit` sample of the file scan)",
+            f"{tracked_jobs - untracked_jobs:+d} job(s): the `limit` sample of the file scan",
         ),
     ]
     table = ["| benchmark | baseline | measured | ratio |", "|---|---|---|---|"]
