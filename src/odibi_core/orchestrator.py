@@ -37,15 +37,6 @@ from odibi_core.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-_SETTING_ARGS = (
-    "max_workers",
-    "parallel",
-    "max_retries",
-    "retry_delay",
-    "retry_backoff",
-    "fail_fast",
-)
-
 
 def new_run_id(now: datetime | None = None) -> str:
     """Local run ids: ``<yyyymmddTHHMMSS>_<6 hex>``; on Databricks the job run id is used."""
@@ -91,7 +82,10 @@ class Orchestrator:
             problems = validate_steps(steps, parameters=None, where="<steps>")
             if problems:
                 raise PipelineConfigError(problems)
-            config = PipelineConfig(name=pipeline_name or "pipeline", steps=tuple(steps))
+            # Steps built in Python declare their parameters by passing them.
+            config = PipelineConfig(
+                name=pipeline_name or "pipeline", steps=tuple(steps), parameters=dict(params or {})
+            )
         overrides = {
             name: value
             for name, value in dict(

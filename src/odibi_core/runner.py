@@ -99,7 +99,13 @@ class PipelineStepRunner:
         mark_executing()
         try:
             result = run_node(
-                step, engine=engine, inputs=inputs, base_dir=self.base_dir, engines=self.engines
+                step,
+                engine=engine,
+                inputs=inputs,
+                base_dir=self.base_dir,
+                engines=self.engines,
+                pipeline=self.pipeline_name,
+                run_id=self.run_id,
             )
         except OdibiError:
             raise  # already names the step and says whether a retry can help
@@ -121,9 +127,7 @@ class PipelineStepRunner:
                 after = after or snapshot
         if result.write is not None and self.tracker:
             written = next(iter(inputs.values()), None)
-            written_from = (
-                self.tracker.get(step.name).before_snapshot if self.tracker.get(step.name) else None
-            )
+            written_from = self.tracker.get(step.name).before_snapshot
             after = self.tracker.snapshot_written(written, engine, result.write, written_from)
         row_count = after.row_count if after is not None else _free_count(result, inputs, engine)
         count_source = (

@@ -267,3 +267,20 @@ def test_pandas_only_run_starts_no_jvm(seed_data):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False False"
+
+
+def test_python_steps_take_parameters_from_params(seed_data):
+    steps = [
+        Step(layer="ingest", name="read", value="data/customers.csv", outputs={"data": "raw"}),
+        Step(
+            layer="transform",
+            name="pick",
+            value="SELECT name FROM raw WHERE country = '${params.country}'",
+            inputs={"raw": "raw"},
+            outputs={"data": "picked"},
+        ),
+    ]
+    result = Orchestrator(steps=steps, params={"country": "FR"}).execute()
+    assert list(result.data_map["picked"]["name"]) == ["Bob", "Frank"]
+    with pytest.raises(PipelineConfigError, match="parameter 'country' is used but not declared"):
+        Orchestrator(steps=steps)
