@@ -12,7 +12,7 @@ import pytest
 
 from odibi_core.config import validate_steps
 from odibi_core.engine.base import ReadSpec
-from odibi_core.engine.choice import locate
+from odibi_core.engine.locations import locate
 from odibi_core.engine.registry import Engines
 from odibi_core.errors import EngineError, PipelineConfigError
 from odibi_core.nodes import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from odibi_core.engine.base import ReadSpec
-from odibi_core.engine.choice import DataLocation, locate, path_exists
+from odibi_core.engine.locations import DataLocation, locate, path_exists
 from odibi_core.errors import EngineError
 from odibi_core.nodes.base import NodeContext, NodeResult, register_node, single_output_name
 from odibi_core.step import Step

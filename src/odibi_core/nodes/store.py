@@ -14,7 +14,7 @@ from typing import Any
 
 from odibi_core.config import WRITE_MODES
 from odibi_core.engine.base import WriteSpec
-from odibi_core.engine.choice import DataLocation, locate
+from odibi_core.engine.locations import DataLocation, locate
 from odibi_core.errors import PipelineConfigError, did_you_mean
 from odibi_core.nodes.base import (
     NodeContext,

@@ -1,0 +1,227 @@
+"""Where a step's ``value`` points: a local path, a URI or a table name, and its format.
+
+The auto engine choice sizes what a step reads from these answers and the ingest/store
+nodes read and write through them, so both agree on the target and the format. The
+Delta log replay lists a table's live files without opening them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odibi_core.engine.tables import TABLE_NAME, validate_table_name
+from odibi_core.errors import PipelineConfigError, did_you_mean
+from odibi_core.step import Step
+
+FORMATS = ("csv", "json", "parquet", "delta", "table")
+FILE_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+# --------------------------------------------------------------------------- locations
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Where a step's ``value`` points: a resolved path or URI, or a validated table name."""
+
+    target: str
+    format: str
+    path: Path | None = None  # the local path, when the target is on this machine
+
+    @property
+    def is_table(self) -> bool:
+        return self.format == "table"
+
+
+def resolve_path(value: str, base_dir: str | Path | None) -> tuple[str, Path | None]:
+    """Resolve a relative path against ``base_dir`` (or the working directory).
+
+    URIs such as ``s3://bucket/x`` or ``dbfs:/x`` are returned unchanged, with no local path.
+    """
+    if _URI.match(value):
+        return value, None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
+    path = path.resolve()
+    return str(path), path
+
+
+def locate(step: Step, base_dir: str | Path | None) -> DataLocation:
+    """Resolve ``step.value`` and its format: ``params.format``, the extension, or the content.
+
+    A directory holding ``_delta_log`` is delta; a bare ``catalog.schema.table`` name that
+    is no local path is a table. Anything else needs ``params.format``.
+    """
+    value = step.value
+    if not isinstance(value, str) or not value.strip():
+        raise PipelineConfigError(
+            f"{step.describe()}: 'value' must be a path or table name, got {value!r}"
+        )
+    declared = step.params.get("format")
+    if declared is not None:
+        fmt = str(declared).lower()
+        if fmt not in FORMATS:
+            raise PipelineConfigError(
+                f"{step.describe()}: format '{declared}' is not one of "
+                f"{', '.join(FORMATS)}{did_you_mean(fmt, FORMATS)}"
+            )
+        if fmt == "table":
+            return DataLocation(validate_table_name(value, step=step.name), "table")
+        target, path = resolve_path(value, base_dir)
+        return DataLocation(target, fmt, path)
+
+    target, path = resolve_path(value, base_dir)
+    suffix = Path(value).suffix.lower()
+    if suffix in FILE_EXTENSIONS:
+        return DataLocation(target, FILE_EXTENSIONS[suffix], path)
+    if path is not None and (path / "_delta_log").is_dir():
+        return DataLocation(target, "delta", path)
+    if "/" not in value and value.count(".") == 2 and TABLE_NAME.fullmatch(value):
+        return DataLocation(value, "table")
+    raise PipelineConfigError(
+        f"{step.describe()}: cannot tell the format of {value!r} from its extension; "
+        f"set params.format to one of {', '.join(FORMATS)}"
+    )
+
+
+def data_files(path: Path) -> list[Path]:
+    """The files a path-based read would see: the file, a glob's matches, or a folder's files.
+
+    Hidden and bookkeeping files (``.crc``, ``_SUCCESS``, ``_delta_log``) are left out.
+    """
+    if _GLOB_CHARS.search(str(path)):
+        return sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)
+    )
+
+
+def path_exists(path: Path) -> bool:
+    """True when ``path`` (or, for a glob, at least one match) exists."""
+    if _GLOB_CHARS.search(str(path)):
+        return bool(glob.glob(str(path)))
+    return path.exists()
+
+
+def human_bytes(size: int) -> str:
+    """``18 KB``, ``256 MB``, ``1.2 GB`` (binary units)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            break
+        value /= 1024
+    if unit == "B" or value >= 10:
+        return f"{value:.0f} {unit}"
+    return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
+
+
+# --------------------------------------------------------------------------- delta log
+
+
+def live_delta_files(log_dir: Path) -> dict[str, tuple[int, int | None]] | None:
+    """``path -> (bytes, rows)`` of the table's current files, from the log alone.
+
+    Replays the newest complete checkpoint and the JSON commits after it; data files are
+    never opened. Returns None when the log cannot be read.
+    """
+    checkpoint_version, checkpoint_files = _latest_checkpoint(log_dir)
+    live: dict[str, tuple[int, int | None]] = {}
+    try:
+        for file in checkpoint_files:
+            for action in _checkpoint_actions(file, log_dir):
+                _apply(live, action)
+        for commit in _commits_after(log_dir, checkpoint_version):
+            for line in commit.read_text().splitlines():
+                if line.strip():
+                    _apply(live, json.loads(line))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return live
+
+
+def _apply(live: dict[str, tuple[int, int | None]], action: Mapping[str, Any]) -> None:
+    if action.get("add"):
+        add = action["add"]
+        live[add["path"]] = (int(add.get("size") or 0), _record_count(add))
+    elif action.get("remove"):
+        live.pop(action["remove"]["path"], None)
+
+
+def _record_count(add: Mapping[str, Any]) -> int | None:
+    stats = add.get("stats")
+    parsed = json.loads(stats) if isinstance(stats, str) and stats else add.get("stats_parsed")
+    if not parsed or parsed.get("numRecords") is None:
+        return None
+    deleted = (add.get("deletionVector") or {}).get("cardinality") or 0
+    return int(parsed["numRecords"]) - int(deleted)
+
+
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10})|\.[^.]+)?\.(parquet|json)$")
+
+
+def _commits_after(log_dir: Path, version: int) -> list[Path]:
+    commits = []
+    for entry in log_dir.iterdir():
+        match = _COMMIT.match(entry.name)
+        if match and int(match.group(1)) > version:
+            commits.append((int(match.group(1)), entry))
+    return [path for _, path in sorted(commits)]
+
+
+def _latest_checkpoint(log_dir: Path) -> tuple[int, list[Path]]:
+    """The newest checkpoint whose parts are all present: ``(version, files)``, or ``(-1, [])``."""
+    by_version: dict[int, list[tuple[re.Match[str], Path]]] = {}
+    for entry in log_dir.iterdir():
+        match = _CHECKPOINT.match(entry.name)
+        if match:
+            by_version.setdefault(int(match.group(1)), []).append((match, entry))
+    for version in sorted(by_version, reverse=True):
+        entries = by_version[version]
+        multipart = [(m, p) for m, p in entries if m.group(2)]
+        if multipart:
+            expected = int(multipart[0][0].group(3))
+            if len(multipart) == expected:
+                return version, sorted(p for _, p in multipart)
+            continue
+        return version, [entries[0][1]]
+    return -1, []
+
+
+def _checkpoint_actions(file: Path, log_dir: Path) -> Iterable[Mapping[str, Any]]:
+    """Add/remove actions of a checkpoint, following V2 checkpoint sidecars."""
+    if file.suffix == ".json":
+        actions = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    else:
+        actions = _parquet_actions(file, ("add", "remove", "sidecar"))
+    for action in actions:
+        sidecar = action.get("sidecar")
+        if sidecar:
+            yield from _parquet_actions(log_dir / "_sidecars" / sidecar["path"], ("add", "remove"))
+        else:
+            yield action
+
+
+def _parquet_actions(file: Path, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(file).names)
+    columns = [name for name in wanted if name in present]
+    table = pq.read_table(file, columns=columns)
+    return table.to_pylist()
