@@ -1,5 +1,6 @@
-"""Delta-backed state: where the state tables live, how commits to them are locked, and the
-audit store. Importing this package starts no Spark session and imports no pyspark."""
+"""Delta-backed state: where the state tables live, how commits to them are locked, the
+Delta state table itself, and the audit store. Importing this package starts no Spark
+session and imports no pyspark."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from odibi_core.state.location import (
     DEFAULT_STATE_SCHEMA,
     RUNS_TABLE,
     STATE_TABLES,
-    DeltaStateTable,
     StateTableRef,
     StateTables,
     default_local_location,
 )
 from odibi_core.state.lock import table_lock
+from odibi_core.state.table import SPARK_TYPE_NAMES, Column, DeltaStateTable
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -34,8 +35,10 @@ __all__ = [
     "DEFAULT_STATE_SCHEMA",
     "RUNS_COLUMNS",
     "RUNS_TABLE",
+    "SPARK_TYPE_NAMES",
     "STATE_TABLES",
     "AuditStore",
+    "Column",
     "DeltaStateTable",
     "StateTableRef",
     "StateTables",

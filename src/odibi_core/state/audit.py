@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from odibi_core.config import StateLocation
 from odibi_core.errors import StateError
-from odibi_core.state.location import Column, DeltaStateTable, StateTables
+from odibi_core.state.location import StateTables
+from odibi_core.state.table import Column, DeltaStateTable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -1,31 +1,21 @@
-"""Where the Delta state tables live, and the one way they are created, appended to and read.
+"""Where the Delta state tables live: their names and, locally, their paths.
 
 All state tables (runs, audit, and later checkpoints and cache) sit in one schema, given by
 a ``StateLocation``. On Databricks they are Unity Catalog tables (``catalog.schema.table``)
 whose commits Delta already serialises. Locally no metastore is used: each name maps to a
-path-based Delta table under the warehouse, and commits take ``table_lock`` because Delta on
-a plain file system is only safe within one JVM.
-
-Spark is imported inside methods only, and only started (through the session provider)
-when a table is actually written or read.
+path-based Delta table under the warehouse. Resolving names needs no Spark; creating,
+appending to and reading a table is ``odibi_core.state.table.DeltaStateTable``'s job.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from odibi_core.config import StateLocation
 from odibi_core.engine.tables import default_warehouse, local_table_path, on_databricks
 from odibi_core.errors import PipelineConfigError, StateError
-from odibi_core.state.lock import table_lock
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
 
 RUNS_TABLE = "odibi_runs"
 AUDIT_TABLE = "odibi_audit"
@@ -34,16 +24,7 @@ CACHE_TABLE = "odibi_cache"
 STATE_TABLES = (RUNS_TABLE, AUDIT_TABLE, CHECKPOINTS_TABLE, CACHE_TABLE)
 DEFAULT_STATE_SCHEMA = "odibi_state"
 
-# A column of a state table: (name, Spark type name). Type names are the keys of
-# ``_SPARK_TYPES`` so the schemas stay plain data that imports no pyspark.
-Column = tuple[str, str]
-SPARK_TYPE_NAMES = ("string", "timestamp", "long", "int", "double", "boolean")
-
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# Delta keeps one idempotency marker per txnAppId forever unless told otherwise; state
-# tables get one per run, so markers older than this are dropped at checkpoint time.
-_TXN_RETENTION = "interval 30 days"
 
 
 def default_local_location() -> StateLocation:
@@ -127,216 +108,3 @@ def _check_location(location: StateLocation) -> None:
                 f"state.{part} {value!r} is not a valid identifier; use letters, digits and "
                 f"underscores, e.g. state: {{schema: {DEFAULT_STATE_SCHEMA}}}"
             )
-
-
-class DeltaStateTable:
-    """One state table with a fixed schema: create-if-missing, idempotent append, read.
-
-    Local commits (creation and appends) run under ``table_lock`` so that concurrent
-    writers, threads or processes, never race Delta's file-system commit.
-    """
-
-    def __init__(
-        self,
-        ref: StateTableRef,
-        columns: Sequence[Column],
-        *,
-        spark_provider: Callable[[], SparkSession],
-        lock_timeout: float | None = None,
-    ):
-        unknown = [t for _, t in columns if t not in SPARK_TYPE_NAMES]
-        if unknown:
-            raise StateError(
-                f"state table {ref.name}: unsupported column types {unknown}; "
-                f"use one of {', '.join(SPARK_TYPE_NAMES)}"
-            )
-        self.ref = ref
-        self.columns = tuple(columns)
-        self.column_names = tuple(name for name, _ in self.columns)
-        self._spark_provider = spark_provider
-        self._lock_timeout = lock_timeout
-        self._known_to_exist = False
-
-    # ------------------------------------------------------------------ existence
-
-    def exists(self) -> bool:
-        """Whether the table exists. Locally this looks at the file system, without Spark."""
-        if self._known_to_exist:
-            return True
-        if self.ref.path is not None:
-            # The first commit file appears atomically; a bare _delta_log folder may be a
-            # creation still in progress in another process.
-            found = any((self.ref.path / "_delta_log").glob("*.json"))
-        else:
-            found = self._spark().catalog.tableExists(self.ref.name)
-        self._known_to_exist = found
-        return found
-
-    def ensure_exists(self) -> None:
-        """Create the table with its explicit schema unless it exists already."""
-        if self._known_to_exist:
-            return
-        with table_lock(self.ref.path, timeout=self._lock_timeout):
-            self._create_if_missing()
-
-    def _create_if_missing(self) -> None:
-        if self.exists():
-            return
-        from delta.tables import DeltaTable
-
-        spark = self._spark()
-        builder = DeltaTable.createIfNotExists(spark)
-        builder = (
-            builder.location(str(self.ref.path))
-            if self.ref.path is not None
-            else builder.tableName(self.ref.name)
-        )
-        builder = builder.addColumns(self._struct_type()).property(
-            "delta.setTransactionRetentionDuration", _TXN_RETENTION
-        )
-        try:
-            builder.execute()
-        except Exception as exc:
-            # Another cluster may have created the Unity Catalog table in the meantime.
-            self._known_to_exist = False
-            if not self.exists():
-                raise StateError(
-                    f"could not create state table {self.ref}: {_first_line(exc)}; check that "
-                    "the state schema exists and that this job may create tables in it"
-                ) from exc
-        self._known_to_exist = True
-
-    # ------------------------------------------------------------------ writing
-
-    def append(
-        self, rows: Sequence[Mapping[str, Any]], *, txn_app_id: str, txn_version: int
-    ) -> None:
-        """Append ``rows`` exactly once per (``txn_app_id``, ``txn_version``).
-
-        A retried append with the same pair is skipped by Delta, so it adds no duplicates.
-        """
-        if not rows:
-            return
-        values = [self._row_values(row) for row in rows]
-        with table_lock(self.ref.path, timeout=self._lock_timeout):
-            self._create_if_missing()
-            spark = self._spark()
-            try:
-                # One file per commit: state rows are few, and small files slow every read.
-                frame = spark.createDataFrame(values, schema=self._struct_type()).coalesce(1)
-                writer = (
-                    frame.write.format("delta")
-                    .mode("append")
-                    .option("txnAppId", txn_app_id)
-                    .option("txnVersion", str(txn_version))
-                )
-                if self.ref.path is not None:
-                    writer.save(str(self.ref.path))
-                else:
-                    writer.saveAsTable(self.ref.name)
-            except Exception as exc:
-                raise StateError(
-                    f"could not append {len(values)} row(s) to state table {self.ref} "
-                    f"(txnAppId {txn_app_id}): {_first_line(exc)}"
-                ) from exc
-
-    def _row_values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        unknown = sorted(set(row) - set(self.column_names))
-        if unknown:
-            raise StateError(
-                f"row for state table {self.ref.name} has unknown columns {unknown}; "
-                f"its columns are {', '.join(self.column_names)}"
-            )
-        return tuple(row.get(name) for name in self.column_names)
-
-    # ------------------------------------------------------------------ reading
-
-    def read(
-        self,
-        where: Mapping[str, Any] | None = None,
-        *,
-        order_by: Sequence[str] = (),
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Rows whose columns equal ``where``'s values. A missing table has no rows.
-
-        Timestamps come back as timezone-aware UTC datetimes, whatever the local time zone.
-        """
-        where = dict(where or {})
-        self._check_columns([*where, *order_by])
-        if not self.exists():
-            return []
-        from pyspark.sql import functions as F
-
-        spark = self._spark()
-        try:
-            frame = self._load(spark)
-            for name, value in where.items():
-                frame = frame.where(F.col(name).isNull() if value is None else F.col(name) == value)
-            if order_by:
-                sort = [F.col(c).desc_nulls_last() if descending else F.col(c) for c in order_by]
-                frame = frame.orderBy(*sort)
-            if limit is not None:
-                frame = frame.limit(limit)
-            # Timestamps travel as epoch microseconds: collect() would otherwise turn them
-            # into naive datetimes in the Python process's local time zone.
-            frame = frame.select(
-                *[
-                    F.unix_micros(F.col(name)).alias(name) if kind == "timestamp" else F.col(name)
-                    for name, kind in self.columns
-                ]
-            )
-            collected = frame.collect()
-        except Exception as exc:
-            raise StateError(f"could not read state table {self.ref}: {_first_line(exc)}") from exc
-        timestamps = {name for name, kind in self.columns if kind == "timestamp"}
-        return [
-            {
-                name: _from_epoch_micros(value) if name in timestamps else value
-                for name, value in row.asDict().items()
-            }
-            for row in collected
-        ]
-
-    def _load(self, spark: SparkSession) -> DataFrame:
-        if self.ref.path is not None:
-            return spark.read.format("delta").load(str(self.ref.path))
-        return spark.read.table(self.ref.name)
-
-    def _check_columns(self, names: Sequence[str]) -> None:
-        unknown = [name for name in names if name not in self.column_names]
-        if unknown:
-            raise StateError(
-                f"state table {self.ref.name} has no column(s) {unknown}; "
-                f"its columns are {', '.join(self.column_names)}"
-            )
-
-    # ------------------------------------------------------------------ helpers
-
-    def _spark(self) -> SparkSession:
-        return self._spark_provider()
-
-    def _struct_type(self):
-        from pyspark.sql import types as T
-
-        spark_types = {
-            "string": T.StringType(),
-            "timestamp": T.TimestampType(),
-            "long": T.LongType(),
-            "int": T.IntegerType(),
-            "double": T.DoubleType(),
-            "boolean": T.BooleanType(),
-        }
-        return T.StructType(
-            [T.StructField(name, spark_types[kind], nullable=True) for name, kind in self.columns]
-        )
-
-
-def _from_epoch_micros(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
