@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.schema import (
     arrow_to_pandas,
     json_safe,
@@ -31,7 +32,6 @@ from odibi_core.engine.schema import (
     pandas_schema_strings,
     pandas_to_arrow,
 )
-from odibi_core.engine.spark_engine import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.sql import to_duckdb
 from odibi_core.errors import EngineError, PipelineConfigError
 

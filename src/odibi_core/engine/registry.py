@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.engine.base import EngineContext, Frame
+from odibi_core.engine.rules import is_pandas_frame, is_spark_frame
 from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ class Engines:
 
     def frame_engine(self, frame: Frame) -> str:
         """Which engine ``frame`` belongs to: "pandas" or "spark"."""
-        from odibi_core.engine.spark_engine import is_pandas_frame, is_spark_frame
-
         if is_spark_frame(frame):
             return "spark"
         if is_pandas_frame(frame):

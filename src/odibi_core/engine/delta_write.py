@@ -1,0 +1,290 @@
+"""Delta writes: overwrite, append or merge, each measured by its own commit.
+
+A write is tagged with ``userMetadata`` and its commit is then looked up by that tag,
+so the row counts come from the commit's own metrics, even with concurrent writers.
+After the data is committed, the write sets the table's clustering, comment and
+properties when the spec asks for them.
+
+pyspark and delta-spark are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from odibi_core.engine.base import WriteResult, WriteSpec
+from odibi_core.engine.rules import spark_error, spark_options
+from odibi_core.errors import EngineError, PipelineConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_HISTORY_WINDOWS = (25, None)  # recent commits first, the whole history if needed
+_DATA_OPERATIONS = (
+    "WRITE",
+    "MERGE",
+    "CREATE TABLE AS SELECT",
+    "REPLACE TABLE AS SELECT",
+    "CREATE OR REPLACE TABLE AS SELECT",
+)
+# The session conf that tags a MERGE is shared by every thread of the session.
+_session_tag_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DeltaTarget:
+    """A Delta table addressed by path (local, or format delta) or by name (Databricks)."""
+
+    path: str | None = None
+    table: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.table or str(self.path)
+
+    @property
+    def sql_ref(self) -> str:
+        """The table as SQL text. Names are validated; a path has its backticks doubled."""
+        if self.table is not None:
+            return self.table
+        return "delta.`" + str(self.path).replace("`", "``") + "`"
+
+    def exists(self, spark: SparkSession) -> bool:
+        from delta.tables import DeltaTable
+
+        if self.table is not None:
+            return spark.catalog.tableExists(self.table)
+        return DeltaTable.isDeltaTable(spark, self.path)
+
+    def delta_table(self, spark: SparkSession) -> Any:
+        from delta.tables import DeltaTable
+
+        if self.table is not None:
+            return DeltaTable.forName(spark, self.table)
+        return DeltaTable.forPath(spark, self.path)
+
+
+def write_delta(
+    spark: SparkSession, frame: DataFrame, target: DeltaTarget, spec: WriteSpec, *, step: str
+) -> WriteResult:
+    """Write ``frame`` to ``target`` as ``spec`` says; the rows come from the commit."""
+    return _DeltaWrite(spark, target, spec, step=step).run(frame)
+
+
+class _DeltaWrite:
+    """One Delta write (overwrite, append or merge), tagged and measured by its commit."""
+
+    def __init__(self, spark: SparkSession, target: DeltaTarget, spec: WriteSpec, *, step: str):
+        self.spark = spark
+        self.target = target
+        self.spec = spec
+        self.step = step
+        self.tag = spec.commit_tag or f"odibi:{uuid.uuid4().hex}"
+
+    def run(self, frame: DataFrame) -> WriteResult:
+        spec = self.spec
+        exists = self.target.exists(self.spark)
+        if spec.mode == "merge":
+            self._check_merge_keys(frame)
+        if spec.mode == "merge" and exists:
+            self._merge(frame)
+        else:
+            if spec.mode == "append" and exists and not spec.merge_schema:
+                self._check_append_schema(frame)
+            # A first merge creates the table: every row is an insert.
+            self._save(frame, "overwrite" if spec.mode == "overwrite" else "append")
+        result = self._result()
+        try:
+            if spec.cluster_by:
+                self._ensure_clustering()
+            if spec.properties or spec.comment is not None:
+                self._set_table_metadata()
+        except Exception as exc:
+            # The data is committed: a retry would write it again, so never retry.
+            cause = spark_error(exc, step=self.step, action="set the table's clustering/properties")
+            raise EngineError(
+                f"{cause} (the data itself was written to {self.target.label} as version "
+                f"{result.delta_version})",
+                retryable=False,
+            ) from exc
+        return result
+
+    def _save(self, frame: DataFrame, mode: str) -> None:
+        spec = self.spec
+        options = spark_options(spec.options)
+        writer = frame.write.format("delta").mode(mode).options(**options)
+        writer = writer.option("userMetadata", self.tag)
+        if spec.merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        if mode == "append" and spec.txn_app_id is not None:
+            writer = writer.option("txnAppId", spec.txn_app_id)
+            writer = writer.option("txnVersion", str(spec.txn_version))
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        if self.target.table is not None:
+            writer.saveAsTable(self.target.table)
+        else:
+            writer.save(self.target.path)
+
+    def _merge(self, frame: DataFrame) -> None:
+        spec = self.spec
+        condition = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.merge_keys)
+        builder = self.target.delta_table(self.spark).alias("t").merge(frame.alias("s"), condition)
+        if spec.update_columns is not None:
+            assignments = {_quote(c): f"s.{_quote(c)}" for c in spec.update_columns}
+            builder = builder.whenMatchedUpdate(set=assignments)
+        else:
+            builder = builder.whenMatchedUpdateAll()
+        builder = builder.whenNotMatchedInsertAll()
+        if spec.merge_schema:
+            builder = builder.withSchemaEvolution()
+        with session_commit_tag(self.spark, self.tag):
+            builder.execute()
+
+    def _check_merge_keys(self, frame: DataFrame) -> None:
+        columns = {c.lower() for c in frame.columns}
+        wanted = [*self.spec.merge_keys, *(self.spec.update_columns or ())]
+        absent = [c for c in wanted if c.lower() not in columns]
+        if absent:
+            raise PipelineConfigError(
+                f"step '{self.step}': cannot merge into {self.target.label}: the data has no "
+                f"column {', '.join(repr(c) for c in absent)} named in merge_keys/"
+                f"update_columns; its columns are {', '.join(frame.columns)}"
+            )
+
+    def _check_append_schema(self, frame: DataFrame) -> None:
+        if self.target.table is not None:
+            table_fields = self.spark.table(self.target.table).schema.fields
+        else:
+            table_fields = self.spark.read.format("delta").load(self.target.path).schema.fields
+        table = {f.name.lower(): f for f in table_fields}
+        data = {f.name.lower(): f for f in frame.schema.fields}
+        missing = [table[name].name for name in table if name not in data]
+        extra = [data[name].name for name in data if name not in table]
+        changed = [
+            f"{data[name].name} ({table[name].dataType.simpleString()} -> "
+            f"{data[name].dataType.simpleString()})"
+            for name in data
+            if name in table
+            and table[name].dataType.simpleString() != data[name].dataType.simpleString()
+        ]
+        if not (missing or extra or changed):
+            return
+        problems = [
+            f"{label}: {', '.join(names)}"
+            for label, names in (
+                ("missing", missing),
+                ("extra", extra),
+                ("type changed", changed),
+            )
+            if names
+        ]
+        raise EngineError(
+            f"step '{self.step}': cannot append to {self.target.label}: the data's columns "
+            f"differ from the table's ({'; '.join(problems)}); set merge_schema: true to add "
+            "new columns, or select and cast the columns to match the table"
+        )
+
+    def _result(self) -> WriteResult:
+        commit = self._find_commit()
+        if commit is None:
+            if self.spec.mode == "append" and self.spec.txn_app_id is not None:
+                # Delta skipped the append: this txnAppId/txnVersion was committed before.
+                log.info("step %s: append to %s already committed", self.step, self.target.label)
+                return WriteResult(rows=0, rows_inserted=0, count_source="commit_metrics")
+            log.warning(
+                "step %s: commit tagged %s not found in the history of %s",
+                self.step,
+                self.tag,
+                self.target.label,
+            )
+            return WriteResult(rows=None, count_source="unknown")
+        metrics = commit["operationMetrics"] or {}
+        version = int(commit["version"])
+        if commit["operation"] == "MERGE":
+            inserted = int(metrics.get("numTargetRowsInserted", 0))
+            updated = int(metrics.get("numTargetRowsUpdated", 0))
+            return WriteResult(
+                rows=inserted + updated,
+                rows_inserted=inserted,
+                rows_updated=updated,
+                delta_version=version,
+                count_source="commit_metrics",
+            )
+        rows = int(metrics.get("numOutputRows", 0))
+        created_by_merge = self.spec.mode == "merge"
+        return WriteResult(
+            rows=rows,
+            rows_inserted=rows if created_by_merge else None,
+            rows_updated=0 if created_by_merge else None,
+            delta_version=version,
+            count_source="commit_metrics",
+        )
+
+    def _find_commit(self) -> Any:
+        from pyspark.sql import functions as F
+
+        table = self.target.delta_table(self.spark)
+        for window in _HISTORY_WINDOWS:
+            history = table.history(window) if window else table.history()
+            found = (
+                history.where(F.col("userMetadata") == self.tag)
+                .where(F.col("operation").isin(*_DATA_OPERATIONS))
+                .orderBy(F.col("version").desc())
+                .select("version", "operation", "operationMetrics")
+                .limit(1)
+                .collect()
+            )
+            if found:
+                return found[0]
+        return None
+
+    def _ensure_clustering(self) -> None:
+        wanted = list(self.spec.cluster_by)
+        detail = self.spark.sql(f"DESCRIBE DETAIL {self.target.sql_ref}").first()
+        current = list(detail["clusteringColumns"] or []) if detail is not None else []
+        if [c.lower() for c in current] != [c.lower() for c in wanted]:
+            columns = ", ".join(_quote(c) for c in wanted)
+            self.spark.sql(f"ALTER TABLE {self.target.sql_ref} CLUSTER BY ({columns})")
+
+    def _set_table_metadata(self) -> None:
+        properties = dict(self.spec.properties)
+        if self.spec.comment is not None:
+            properties["comment"] = self.spec.comment
+        assignments = ", ".join(
+            f"{_sql_string(key)} = {_sql_string(str(value))}" for key, value in properties.items()
+        )
+        self.spark.sql(f"ALTER TABLE {self.target.sql_ref} SET TBLPROPERTIES ({assignments})")
+
+
+@contextmanager
+def session_commit_tag(spark: SparkSession, tag: str) -> Iterator[None]:
+    """Tag Delta commits made inside the block with ``userMetadata = tag``.
+
+    For operations without a writer option (MERGE, SQL DML). The session conf is shared
+    by every thread, so the block holds a process-wide lock; writers that pass the
+    ``userMetadata`` option are unaffected, since the option wins over the conf.
+    """
+    with _session_tag_lock:
+        spark.conf.set(USER_METADATA_CONF, tag)
+        try:
+            yield
+        finally:
+            spark.conf.unset(USER_METADATA_CONF)
+
+
+def _quote(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

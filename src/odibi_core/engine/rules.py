@@ -1,0 +1,145 @@
+"""Rules both engines share: valid writes, frame kinds, Spark options and Spark failures.
+
+Nothing here imports pyspark, pandas or delta-spark at import time, so the pandas
+engine and the engine registry can use these rules without loading Spark.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from odibi_core.engine.base import WriteSpec
+from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
+
+FILE_FORMATS = ("csv", "json", "parquet")
+DELTA_FORMATS = ("delta", "table")
+WRITE_MODES = ("overwrite", "append", "merge")
+# SQLSTATE classes of errors that recur on retry: cardinality (e.g. a MERGE source row
+# matching twice), data (division by zero, bad casts), integrity, syntax and analysis.
+_DETERMINISTIC_SQLSTATE_CLASSES = ("21", "22", "23", "42")
+
+
+def check_write_spec(spec: WriteSpec, *, step: str) -> None:
+    """Refuse write specs no engine can honour, before any data moves."""
+    fmt = spec.format.lower()
+    where = f"step '{step}' (writing '{spec.target}')"
+    if fmt not in (*FILE_FORMATS, *DELTA_FORMATS):
+        raise PipelineConfigError(
+            f"{where}: unknown format '{spec.format}'"
+            f"{did_you_mean(fmt, (*FILE_FORMATS, *DELTA_FORMATS))}; "
+            "use csv, json, parquet, delta or table"
+        )
+    if spec.mode not in WRITE_MODES:
+        raise PipelineConfigError(
+            f"{where}: unknown mode '{spec.mode}'{did_you_mean(spec.mode, WRITE_MODES)}; "
+            "use overwrite, append or merge"
+        )
+    if fmt in FILE_FORMATS and spec.mode != "overwrite":
+        raise PipelineConfigError(
+            f"{where}: mode '{spec.mode}' is not supported for {fmt} files, which can only "
+            f"be overwritten; use format: delta (or table) to {spec.mode}"
+        )
+    if fmt in FILE_FORMATS and spec.cluster_by:
+        raise PipelineConfigError(f"{where}: cluster_by needs format delta or table, not {fmt}")
+    if spec.partition_by and spec.cluster_by:
+        raise PipelineConfigError(
+            f"{where}: partition_by and cluster_by cannot be combined; Delta liquid "
+            "clustering replaces partitioning, so keep one of them"
+        )
+    if spec.mode == "merge" and not spec.merge_keys:
+        raise PipelineConfigError(
+            f"{where}: mode merge needs merge_keys, the columns that identify a row"
+        )
+    if spec.update_columns is not None and spec.mode != "merge":
+        raise PipelineConfigError(
+            f"{where}: update_columns only applies to mode merge, not {spec.mode}"
+        )
+    if (spec.txn_app_id is None) != (spec.txn_version is None):
+        raise PipelineConfigError(
+            f"{where}: txn_app_id and txn_version go together; set both or neither"
+        )
+
+
+def is_spark_frame(frame: Any) -> bool:
+    """True for a classic or Spark Connect DataFrame, without importing pyspark."""
+    spark_sql = sys.modules.get("pyspark.sql")
+    return spark_sql is not None and isinstance(frame, spark_sql.DataFrame)
+
+
+def is_pandas_frame(frame: Any) -> bool:
+    """True for a pandas DataFrame, without importing pandas."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(frame, pandas.DataFrame)
+
+
+def spark_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Reader or writer options as Spark takes them.
+
+    Spark options are text, so YAML booleans become Spark's ``true``/``false``.
+    """
+    return {key: _option_text(value) for key, value in options.items()}
+
+
+def spark_error(exc: BaseException, *, step: str | None, action: str) -> EngineError:
+    """An ``EngineError`` for a failure raised by Spark, saying whether a retry can help.
+
+    Analysis and parse errors, and errors whose SQLSTATE says the data or the query is
+    at fault, are not retryable; a missing path names the path. Other Spark and Py4J
+    failures (lost executors, network) are retryable.
+    """
+    where = f"step '{step}': " if step else ""
+    condition = _exception_detail(exc, "getCondition") or _exception_detail(exc, "getErrorClass")
+    if condition == "PATH_NOT_FOUND":
+        parameters = _exception_detail(exc, "getMessageParameters") or {}
+        path = parameters.get("path", "")
+        return EngineError(
+            f"{where}cannot {action}: the path {path} does not exist; check the step's value",
+            retryable=False,
+        )
+    message = _concise(str(exc))
+    if not _is_spark_exception(exc):
+        retryable = isinstance(exc, OSError)
+        return EngineError(
+            f"{where}could not {action}: {type(exc).__name__}: {message}", retryable=retryable
+        )
+    from pyspark.errors import AnalysisException
+
+    sqlstate = _exception_detail(exc, "getSqlState") or ""
+    deterministic = (
+        isinstance(exc, AnalysisException) or sqlstate[:2] in _DETERMINISTIC_SQLSTATE_CLASSES
+    )
+    return EngineError(f"{where}Spark could not {action}: {message}", retryable=not deterministic)
+
+
+def _option_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _is_spark_exception(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith("pyspark") or module.startswith("py4j")
+
+
+def _exception_detail(exc: BaseException, method: str) -> Any:
+    getter = getattr(exc, method, None)
+    if getter is None:
+        return None
+    try:
+        return getter()
+    except Exception:
+        return None
+
+
+def _concise(message: str, limit: int = 2000) -> str:
+    """Spark's message without the JVM stack trace."""
+    kept = []
+    for line in message.splitlines():
+        if line.lstrip().startswith("at ") or "JVM stacktrace" in line:
+            break
+        kept.append(line)
+    text = "\n".join(kept).strip()
+    return text if len(text) <= limit else text[:limit] + " ..."
