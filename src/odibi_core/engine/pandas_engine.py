@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.locations import data_files
 from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.schema import (
     arrow_to_pandas,
@@ -142,7 +143,7 @@ class PandasEngineContext:
         try:
             if fmt == "parquet":
                 return self.from_arrow(pq.read_table(spec.source, **options))
-            files = _data_files(source)
+            files = data_files(source)
             reader = _read_csv if fmt == "csv" else _read_json
             parts = [reader(path, options) for path in files]
         except TypeError as exc:
@@ -260,20 +261,6 @@ def _duckdb_error(exc: Exception, step: str, duckdb_sql: str, inputs: list[str])
     )
 
 
-def _data_files(source: Path) -> list[Path]:
-    """The files holding data: ``source`` itself, or a directory's part files.
-
-    Spark's markers (``_SUCCESS``) and checksums (``.part-*.crc``) are skipped.
-    """
-    if source.is_file():
-        return [source]
-    return sorted(
-        path
-        for path in source.rglob("*")
-        if path.is_file() and not path.name.startswith(("_", "."))
-    )
-
-
 def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     kwargs: dict[str, Any] = {}
     header = True
@@ -294,7 +281,29 @@ def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     if not header:
         # Spark's names for headerless columns.
         frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
+    if "dtype" not in kwargs:
+        _infer_dates_and_timestamps(frame)
     return frame
+
+
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+_ISO_TIMESTAMP = _ISO_DATE + r"[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?"
+
+
+def _infer_dates_and_timestamps(frame: pd.DataFrame) -> None:
+    """Type ISO date and timestamp text as Spark's CSV inference does (dates, then UTC timestamps).
+
+    Without this the same file would be ``string`` on pandas and ``date32[day]`` on Spark.
+    """
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if frame[column].dtype != object or values.empty or not isinstance(values.iloc[0], str):
+            continue
+        text = values.astype(str)
+        if text.str.fullmatch(_ISO_DATE).all():
+            frame[column] = pd.to_datetime(frame[column], format="%Y-%m-%d").dt.date
+        elif text.str.fullmatch(f"{_ISO_TIMESTAMP}|{_ISO_DATE}").all():
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
 
 
 def _read_json(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:

@@ -10,12 +10,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from odibi_core.config import WRITE_MODES
 from odibi_core.engine.base import WriteSpec
 from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 
 FILE_FORMATS = ("csv", "json", "parquet")
 DELTA_FORMATS = ("delta", "table")
-WRITE_MODES = ("overwrite", "append", "merge")
 # SQLSTATE classes of errors that recur on retry: cardinality (e.g. a MERGE source row
 # matching twice), data (division by zero, bad casts), integrity, syntax and analysis.
 _DETERMINISTIC_SQLSTATE_CLASSES = ("21", "22", "23", "42")
