@@ -34,3 +34,9 @@ def explode(data: pd.DataFrame) -> pd.DataFrame:
 def calls(key: str) -> int:
     with _lock:
         return _calls[key]
+
+
+def peek_first_row(data):
+    """Runs an action of its own that reads only one row, then passes the frame on."""
+    data.limit(1).collect()
+    return data

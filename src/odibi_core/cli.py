@@ -183,35 +183,65 @@ def _cmd_run(args) -> int:
     )
     result = orchestrator.execute()
     tracker = result.tracker
-    if args.lineage:
-        tracker.export_lineage(args.lineage)
-        print(f"lineage written to {args.lineage}")
-    if args.report:
-        from odibi_core.report import write_report
-
-        write_report(tracker.to_lineage(), args.report)
-        print(f"report written to {args.report}")
+    written_ok = _write_outputs(tracker, args.lineage, args.report)
     print(tracker.get_summary())
     if result.success:
         print(
             f"run {result.run_id}: {result.success_count}/{len(result.node_states)} steps succeeded in {result.duration_ms} ms"
         )
-        return EXIT_OK
+        return EXIT_OK if written_ok else EXIT_FAILED
     print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
-    print(
-        f"rerun what failed with:\n  {rerun_command(args.pipeline, result.failed_nodes, args.param)}",
-        file=sys.stderr,
-    )
+    rerun = steps_to_rerun(orchestrator.dag, result)
+    print(f"rerun what failed with:\n  {rerun_command(args, rerun)}", file=sys.stderr)
     return EXIT_FAILED
 
 
-def rerun_command(pipeline: str, failed: list[str], params: list[str]) -> str:
-    """The command that reruns the failed steps with their ancestors and descendants."""
+def _write_outputs(tracker, lineage_path: str | None, report_path: str | None) -> bool:
+    """Write the lineage JSON and the report; a bad path is one message, not a traceback."""
+    ok = True
+    for path, kind in ((lineage_path, "lineage"), (report_path, "report")):
+        if not path:
+            continue
+        try:
+            if kind == "lineage":
+                tracker.export_lineage(path)
+            else:
+                from odibi_core.report import write_report
+
+                write_report(tracker.to_lineage(), path)
+        except (OSError, OdibiError) as exc:
+            print(f"error: could not write the {kind} to {path}: {exc}", file=sys.stderr)
+            ok = False
+        else:
+            print(f"{kind} written to {path}")
+    return ok
+
+
+def steps_to_rerun(dag, result) -> list[str]:
+    """Failed steps, and steps that fail_fast cancelled without a failed ancestor."""
+    downstream_of_failed = set().union(*(dag.downstream_of(n) for n in result.failed_nodes))
+    cancelled = [n for n in result.skipped_nodes if n not in downstream_of_failed]
+    # '+name+' brings descendants along: name only the cancelled steps at the top.
+    tops = [n for n in cancelled if not dag.upstream_of(n) & set(cancelled)]
+    return list(result.failed_nodes) + tops
+
+
+def rerun_command(args, steps: list[str]) -> str:
+    """The command that reruns ``steps`` with their ancestors and descendants, same options."""
     import shlex
 
-    selection = " ".join(f"+{name}+" for name in failed)
-    parts = ["odibi", "run", pipeline, "--select", selection]
-    for pair in params:
+    parts = ["odibi", "run", args.pipeline, "--select", " ".join(f"+{name}+" for name in steps)]
+    for flag, value in (
+        ("--engine", args.engine),
+        ("--max-workers", args.max_workers),
+        ("--retries", args.retries),
+        ("--state-schema", args.state_schema),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.no_state:
+        parts.append("--no-state")
+    for pair in args.param:
         parts += ["--param", pair]
     return shlex.join(parts)
 

@@ -156,9 +156,8 @@ class DAGExecutor:
         for name in ready:
             self._set_state(name, NodeState.READY)
         running: dict[Future, str] = {}
-        with ThreadPoolExecutor(
-            max_workers=self.max_workers, thread_name_prefix="odibi-step"
-        ) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="odibi-step")
+        try:
             while ready or running:
                 while ready and len(running) < self.max_workers and not self._cancelled.is_set():
                     name = ready.pop(0)
@@ -183,6 +182,12 @@ class DAGExecutor:
                         ):
                             self._set_state(dependent, NodeState.READY)
                             ready.append(dependent)
+        except BaseException:
+            # Ctrl-C (or a bug): start nothing new, stop retry waits, do not wait for the pool.
+            self.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         for name, state in list(self._states.items()):
             if state is NodeState.PENDING:
                 self._skip(name, "the run was cancelled after a failure (fail_fast)")
@@ -215,7 +220,11 @@ class DAGExecutor:
     # ----------------------------------------------------------------- one step
 
     def _run_with_retries(self, name: str) -> BaseException | None:
-        """Run a step until it succeeds, fails for good, or the run is cancelled."""
+        """Run a step until it succeeds, fails for good, or the run is cancelled.
+
+        Never raises (except on Ctrl-C): whatever goes wrong, hooks included, ends the step
+        as FAILED, so the scheduler loop and the run's closing events always happen.
+        """
         step = self.dag.step(name)
         allowed = self.retry.retries_for(step)
         attempt = 0
@@ -224,25 +233,28 @@ class DAGExecutor:
             attempt += 1
             with self._lock:
                 self._attempts[name] = attempt
-            self._set_state(name, NodeState.RUNNING)
-            self.observer.step_started(step, attempt)
             attempt_started = time.perf_counter()
             try:
+                self._set_state(name, NodeState.RUNNING)
+                self.observer.step_started(step, attempt)
                 outcome = self.runner(
                     step, attempt, lambda: self._set_state(name, NodeState.EXECUTING)
                 )
-            except Exception as error:  # noqa: BLE001 - any step error is recorded, not raised
+                self._set_state(name, outcome.status)
+                self.observer.step_succeeded(step, outcome, attempt, _ms_since(started))
+                return None
+            except KeyboardInterrupt as error:
+                self.cancel()
+                self._fail_for_good(step, error, attempt, attempt_started)
+                raise
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - recorded, not raised
                 will_retry = (
                     attempt <= allowed and is_retryable(error) and not self._cancelled.is_set()
                 )
-                self._set_state(name, NodeState.FAILED)
-                self.observer.step_failed(
-                    step, error, attempt, will_retry, _ms_since(attempt_started)
-                )
                 if not will_retry:
-                    with self._lock:
-                        self._errors[name] = error
-                    return error
+                    return self._fail_for_good(step, error, attempt, attempt_started)
+                self._set_state(name, NodeState.FAILED)
+                self._notify_failure(step, error, attempt, True, attempt_started)
                 delay = self.retry.delay(attempt)
                 log.info(
                     "step '%s' failed (attempt %d), retrying in %.2fs: %s",
@@ -252,13 +264,30 @@ class DAGExecutor:
                     error,
                 )
                 if self._cancelled.wait(delay):
-                    with self._lock:
-                        self._errors[name] = error
-                    return error
-                continue
-            self._set_state(name, outcome.status)
-            self.observer.step_succeeded(step, outcome, attempt, _ms_since(started))
-            return None
+                    # The run was cancelled while this step waited: its failure is final.
+                    return self._fail_for_good(step, error, attempt, attempt_started)
+
+    def _fail_for_good(
+        self, step: Step, error: BaseException, attempt: int, attempt_started: float
+    ) -> BaseException:
+        with self._lock:
+            self._errors[step.name] = error
+        self._set_state(step.name, NodeState.FAILED)
+        self._notify_failure(step, error, attempt, False, attempt_started)
+        return error
+
+    def _notify_failure(
+        self,
+        step: Step,
+        error: BaseException,
+        attempt: int,
+        will_retry: bool,
+        attempt_started: float,
+    ) -> None:
+        try:
+            self.observer.step_failed(step, error, attempt, will_retry, _ms_since(attempt_started))
+        except Exception:  # noqa: BLE001 - a failing observer must not hide the step's own error
+            log.exception("reporting the failure of step '%s' failed", step.name)
 
     def _set_state(self, name: str, state: NodeState) -> None:
         with self._lock:

@@ -120,6 +120,7 @@ class Orchestrator:
         self.select = select
         self.run_id = run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()
         self.attempt = attempt
+        self._executed = False
         self.warehouse = Path(warehouse) if warehouse is not None else None
         self._steps, self.parameters = resolve_parameters(
             self.config.steps, self.config.parameters, self.params
@@ -137,6 +138,12 @@ class Orchestrator:
     @property
     def execution_id(self) -> str:
         return f"{self.run_id}.{self.attempt}"
+
+    def _next_execution(self) -> None:
+        """A second ``execute()`` of this orchestrator is a new execution of the same run."""
+        if self._executed:
+            self.attempt += 1
+        self._executed = True
 
     def _build_dag(self) -> DAG:
         dag = DAGBuilder(self._steps).build()
@@ -158,6 +165,7 @@ class Orchestrator:
     # ----------------------------------------------------------------- running
 
     def execute(self, raise_on_error: bool = False) -> RunResult:
+        self._next_execution()
         from odibi_core.engine.registry import Engines
 
         settings = self.settings
@@ -204,6 +212,7 @@ class Orchestrator:
             report = executor.execute()
             if tracker and engines.spark_started:
                 tracker.settle()
+                tracker.release()
             result = self._result(report, start, data_map, tracker, engines)
             events.pipeline_finished(result)
             if tracker and self.config.state is not None:
@@ -248,6 +257,8 @@ class Orchestrator:
                     "skipped_count": len(skipped),
                     "cached_count": len(cached),
                 },
+                error=error,
+                params=self.parameters,
             )
         return RunResult(
             success=not failed,
@@ -413,7 +424,7 @@ class _RunEvents:
         if self.tracker:
             self.tracker.attempt_failed(step.name, message)
             if not will_retry:
-                self.tracker.fail_step(step.name, message)
+                self.tracker.fail_step(step, message)
         if not will_retry:
             self.data_map.reader_finished(step.input_keys)
             with self._lock:

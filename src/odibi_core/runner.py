@@ -88,16 +88,17 @@ class PipelineStepRunner:
     def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> StepOutcome:
         from odibi_core.nodes import run_node
 
-        decision = self.engine_for(step)
-        engine = self.engines.get(decision.name)
-        if self.tracker:
-            self.tracker.set_engine(step.name, decision.name, decision.reason)
-        inputs = {
-            logical: self.engines.convert(self.data_map.get(key), decision.name)
-            for logical, key in step.inputs.items()
-        }
-        mark_executing()
         try:
+            decision = self.engine_for(step)
+            engine = self.engines.get(decision.name)
+            if self.tracker:
+                self.tracker.set_engine(step.name, decision.name, decision.reason)
+            inputs = {
+                logical: self.engines.convert(self.data_map.get(key), decision.name)
+                for logical, key in step.inputs.items()
+            }
+            watched = self._observations_user_code_may_settle(step, engine)
+            mark_executing()
             result = run_node(
                 step,
                 engine=engine,
@@ -113,6 +114,12 @@ class PipelineStepRunner:
             raise StepExecutionError(
                 step.name, f"{type(exc).__name__}: {exc}", retryable=True
             ) from exc
+        if watched:
+            self.tracker.distrust_fired(
+                watched,
+                f"function step '{step.name}' ran its own action over this output, "
+                "which may have read only part of it",
+            )
 
         output_snapshots: dict[str, Snapshot] = {}
         after: Snapshot | None = None
@@ -153,6 +160,12 @@ class PipelineStepRunner:
                 "outputs": dict(step.outputs),
             },
         )
+
+    def _observations_user_code_may_settle(self, step: Step, engine: Any) -> list:
+        """Deferred counts of a Spark function step's inputs: user code may act on them."""
+        if self.tracker is None or engine.name != "spark" or step.kind != "function":
+            return []
+        return self.tracker.pending_observations(step.input_keys)
 
     def _snapshot_output(
         self, step: Step, logical: str, frame: Any, engine: Any, *, file_scan: bool

@@ -83,18 +83,35 @@ def schema_diff(before: Snapshot, after: Snapshot) -> dict[str, list]:
 
 
 class Redactor:
-    """Replaces sample values of sensitive columns (names or glob patterns) with ``***``."""
+    """Replaces sample values of sensitive columns with ``***``.
+
+    A pattern (a name or a glob) matches a column, or a field nested in a struct or a list
+    of structs, by its own name or by its dotted path (``contact.email``).
+    """
 
     def __init__(self, patterns: Iterable[str] = ()):
         self.patterns = tuple(p.lower() for p in patterns)
 
     def is_redacted(self, column: str) -> bool:
         name = column.lower()
-        return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+        leaf = name.rsplit(".", 1)[-1]
+        return any(
+            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(leaf, p) for p in self.patterns
+        )
 
     def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not self.patterns:
             return rows
-        return [
-            {k: (REDACTED if self.is_redacted(k) else v) for k, v in row.items()} for row in rows
-        ]
+        return [self._row(row, "") for row in rows]
+
+    def _row(self, row: dict[str, Any], prefix: str) -> dict[str, Any]:
+        return {key: self._value(value, f"{prefix}{key}") for key, value in row.items()}
+
+    def _value(self, value: Any, path: str) -> Any:
+        if self.is_redacted(path):
+            return REDACTED
+        if isinstance(value, dict):
+            return self._row(value, f"{path}.")
+        if isinstance(value, list):
+            return [self._value(item, path) for item in value]
+        return value

@@ -97,6 +97,7 @@ class StepExecution:
 class _Deferred:
     snapshot: Snapshot
     count: Any  # a DeferredCount from the Spark engine
+    distrusted: str | None = None  # why the observed count may be partial
 
 
 class Tracker:
@@ -119,39 +120,41 @@ class Tracker:
         self.end_time: datetime | None = None
         self.status: str | None = None
         self.summary: dict[str, int] = {}
+        self.error: str | None = None
+        self.params: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._records: dict[str, StepExecution] = {}
         self._completed: list[str] = []
         self._by_key: dict[str, Snapshot] = {}
         self._deferred: list[_Deferred] = []
         self._started_clock: dict[str, float] = {}
+        self._persisted: list[Any] = []
 
     # ----------------------------------------------------------------- run boundaries
 
     def start_pipeline(self) -> None:
         self.start_time = utc_now()
 
-    def end_pipeline(self, status: str, summary: dict[str, int] | None = None) -> None:
+    def end_pipeline(
+        self,
+        status: str,
+        summary: dict[str, int] | None = None,
+        *,
+        error: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.end_time = utc_now()
         self.status = status
         self.summary = dict(summary or {})
+        self.error = error
+        self.params = dict(params or {})
 
     # ----------------------------------------------------------------- step records
 
     def start_step(self, step: Step) -> StepExecution:
         """Open (or, on a retry, reopen) the record of ``step``; the before snapshot is its first input's."""
         with self._lock:
-            record = self._records.get(step.name)
-            if record is None:
-                record = StepExecution(
-                    step_name=step.name,
-                    layer=step.layer,
-                    inputs=dict(step.inputs),
-                    outputs=dict(step.outputs),
-                )
-                record.start_time = utc_now()
-                self._records[step.name] = record
-                self._started_clock[step.name] = time.perf_counter()
+            record = self._open(step)
             record.attempts += 1
             record.status = NodeState.RUNNING.value
             inputs = {
@@ -161,6 +164,21 @@ class Tracker:
             record.input_snapshots = inputs if len(inputs) > 1 else {}
             record.before_snapshot = next(iter(inputs.values())) if inputs else Snapshot.empty()
             return record
+
+    def _open(self, step: Step) -> StepExecution:
+        """The step's record, created on first use. The caller holds the lock."""
+        record = self._records.get(step.name)
+        if record is None:
+            record = StepExecution(
+                step_name=step.name,
+                layer=step.layer,
+                inputs=dict(step.inputs),
+                outputs=dict(step.outputs),
+            )
+            record.start_time = utc_now()
+            self._records[step.name] = record
+            self._started_clock[step.name] = time.perf_counter()
+        return record
 
     def set_engine(self, step_name: str, engine: str, reason: str | None) -> None:
         with self._lock:
@@ -197,9 +215,11 @@ class Tracker:
             self._completed.append(step_name)
             return record
 
-    def fail_step(self, step_name: str, message: str) -> StepExecution:
+    def fail_step(self, step: Step, message: str) -> StepExecution:
+        with self._lock:
+            self._open(step)  # a step may fail before its record was opened
         return self.finish_step(
-            step_name,
+            step.name,
             NodeState.FAILED,
             after=Snapshot(row_count=None, count_source="unknown"),
             error_message=message,
@@ -270,11 +290,17 @@ class Tracker:
 
         Returns the frame to hand downstream: it carries the observation.
         """
+        self.distrust_observations(
+            engine.observations_under_limits(frame),
+            f"'{name}' reads it through a limit or sample, so the first action may have read only part of it",
+        )
         snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="deferred")
         unobserved = frame  # samples run on this, so a limit(n) never settles the observed count
         if self.settings.exact_counts:
             # Debugging aid: persist and count at the step, at the cost of a pass over the data.
             frame = frame.persist()
+            with self._lock:
+                self._persisted.append(frame)
             snapshot.row_count, snapshot.count_source = engine.count(frame), "exact"
         else:
             frame, deferred = engine.observe_count(frame, name)
@@ -327,29 +353,66 @@ class Tracker:
             snapshot.sample_source = "off" if not self.sample_rows else "skipped"
         return snapshot
 
+    def pending_observations(self, data_keys: list[str]) -> list[_Deferred]:
+        """The not-yet-fired observations on these data keys' outputs."""
+        with self._lock:
+            snapshots = [self._by_key[k] for k in data_keys if k in self._by_key]
+            items = [d for d in self._deferred if any(d.snapshot is s for s in snapshots)]
+        return [d for d in items if not _fired(d.count)]
+
+    def distrust_fired(self, items: list[_Deferred], reason: str) -> None:
+        """Observations that fired during opaque user code may hold a partial count."""
+        for item in items:
+            if _fired(item.count):
+                item.distrusted = item.distrusted or reason
+
+    def distrust_observations(self, names: set[str], reason: str) -> None:
+        """Observations below a limit or sample may settle on a partial read."""
+        if not names:
+            return
+        with self._lock:
+            items = [d for d in self._deferred if getattr(d.count, "name", None) in names]
+        for item in items:
+            if not _fired(item.count):  # fired already: a full action settled it first
+                item.distrusted = item.distrusted or reason
+
     def settle(self, timeout: float = 5.0) -> None:
-        """Fill deferred Spark counts from their observations; call after the run's actions."""
+        """Fill deferred Spark counts from their observations; call after the run's actions.
+
+        A count is left empty, with the reason, when no action ran over the output or when
+        the first action may have read only part of it.
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             pending, self._deferred = self._deferred, []
         for item in pending:
             if item.snapshot.row_count is not None and item.snapshot.count_source != "deferred":
                 continue
-            remaining = max(0.05, deadline - time.monotonic())
-            try:
-                count = item.count.get(remaining)
-            except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
-                count, reason = None, f"observation failed: {exc}"
+            if item.distrusted:
+                count, reason = None, item.distrusted
+            elif not _fired(item.count):
+                count, reason = None, "no action ran over this output, so it was never counted"
             else:
-                reason = (
-                    None
-                    if count is not None
-                    else (item.count.reason or "no action ran over this output")
-                )
+                try:
+                    count = item.count.get(max(0.05, deadline - time.monotonic()))
+                except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
+                    count, reason = None, f"observation failed: {exc}"
+                else:
+                    reason = None if count is not None else (item.count.reason or "no count")
             with self._lock:
                 item.snapshot.row_count = count
                 item.snapshot.count_source = "observed" if count is not None else "unavailable"
                 item.snapshot.count_reason = reason
+
+    def release(self) -> None:
+        """Unpersist what ``exact_counts`` cached, so the shared session keeps no run's data."""
+        with self._lock:
+            frames, self._persisted = self._persisted, []
+        for frame in frames:
+            try:
+                frame.unpersist()
+            except Exception as exc:  # noqa: BLE001 - the session may be gone already
+                log.debug("could not unpersist a tracked frame: %s", exc)
 
     # ----------------------------------------------------------------- exports
 
@@ -373,6 +436,8 @@ class Tracker:
             "status": self.status,
             "odibi_version": __version__,
             "summary": dict(self.summary),
+            "error": self.error,
+            "params": dict(self.params),
             "steps": steps,
         }
 
@@ -416,6 +481,12 @@ class Tracker:
         lines.insert(1, "  ".join("-" * w for w in widths))
         header = f"pipeline {self.pipeline_name} ({self.execution_id or '-'}): {self.status or 'RUNNING'}"
         return header + "\n" + "\n".join(lines)
+
+
+def _fired(count: Any) -> bool:
+    """Whether an observation has fired; counts without that notion are assumed to have."""
+    fired = getattr(count, "fired", None)
+    return True if fired is None else bool(fired())
 
 
 def _fmt(value: int | None) -> str:

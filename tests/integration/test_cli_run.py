@@ -164,3 +164,48 @@ def test_live_progress_on_a_terminal_shows_each_final_state(tmp_path):
         ("save_other", "SUCCESS"),
     ):
         assert any(name in line and state in line for line in final), (name, state)
+
+
+def test_rerun_hint_keeps_options_and_cancelled_steps(tmp_path):
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "data.csv", index=False)
+    path = write_pipeline(tmp_path, FAILING_PIPELINE)
+    out = odibi(
+        "run",
+        str(path),
+        "--no-state",
+        "--quiet",
+        "--fail-fast",
+        "--max-workers",
+        "1",
+        "--engine",
+        "pandas",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1
+    hint = out.stderr.strip().splitlines()[-1].strip()
+    # With one worker, 'other' had not started when 'middle' failed: fail_fast cancelled it.
+    assert (
+        hint
+        == f"odibi run {path} --select '+middle+ +other+' --engine pandas --max-workers 1 --no-state"
+    )
+
+
+def test_unwritable_lineage_path_is_one_message(tmp_path):
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "data.csv", index=False)
+    path = write_pipeline(
+        tmp_path,
+        "pipeline: p\nsteps:\n  - {layer: ingest, name: read, value: data.csv, outputs: {data: raw}}\n",
+    )
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    out = odibi(
+        "run",
+        str(path),
+        "--no-state",
+        "--quiet",
+        "--lineage",
+        str(tmp_path / "blocker" / "l.json"),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1
+    assert f"error: could not write the lineage to {tmp_path / 'blocker' / 'l.json'}" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -137,6 +137,8 @@ def test_sql_syntax_error_is_not_retried(seed_data):
 
 def test_parallelism_is_real():
     steps = [fn_step(f"sleep_{i}", "sleep_then_rows", seconds=1.0) for i in range(3)]
+    warm = [fn_step(f"sleep_{i}", "sleep_then_rows", seconds=0.0) for i in range(3)]
+    Orchestrator(steps=warm, max_workers=3).execute()  # imports and first-use costs happen here
     started = time.perf_counter()
     assert Orchestrator(steps=steps, max_workers=3).execute().success
     parallel = time.perf_counter() - started

@@ -54,8 +54,11 @@ def pipeline(source, target):
 
 def jobs_run_by(spark, action):
     status = spark.sparkContext.statusTracker()
+    listener_bus = spark.sparkContext._jsc.sc().listenerBus()  # job ids arrive through it
+    listener_bus.waitUntilEmpty()
     before = set(status.getJobIdsForGroup(None))
     action()
+    listener_bus.waitUntilEmpty()
     return len(set(status.getJobIdsForGroup(None)) - before)
 
 
@@ -253,3 +256,99 @@ def test_sampling_off_writes_no_sample_anywhere(spark, orders_csv, tmp_path):
     assert not any(
         "@example.com" in json.dumps(row.asDict(), default=str) for row in audit.collect()
     )
+
+
+def test_a_count_that_may_be_partial_is_left_empty_not_wrong(spark, orders_csv, tmp_path):
+    steps = [
+        Step(layer="ingest", name="read", value=str(orders_csv), outputs={"data": "raw"}),
+        Step(
+            layer="transform",
+            name="peek",
+            type="function",
+            value="tests.funcs:peek_first_row",
+            inputs={"data": "raw"},
+            outputs={"data": "peeked"},
+        ),
+        Step(
+            layer="transform",
+            name="top",
+            type="sql",
+            value="SELECT * FROM d ORDER BY amount DESC LIMIT 5",
+            inputs={"d": "peeked"},
+            outputs={"data": "top"},
+        ),
+        Step(
+            layer="store",
+            name="save",
+            value=str(tmp_path / "top"),
+            params={"format": "delta"},
+            inputs={"data": "top"},
+        ),
+    ]
+    result = Orchestrator(steps=steps, engine_type="spark", spark=spark).execute()
+    assert result.success, result.error
+    after = {r.step_name: r.after_snapshot for r in result.tracker.step_executions}
+    assert after["read"].row_count is None and "function step 'peek'" in after["read"].count_reason
+    assert after["peek"].row_count is None and "limit or sample" in after["peek"].count_reason
+    assert after["top"].row_count == 5 and after["save"].row_count == 5
+
+
+def test_an_output_no_action_reads_settles_at_once(spark, orders_csv):
+    import time
+
+    steps = [
+        Step(layer="ingest", name="read", value=str(orders_csv), outputs={"data": "raw"}),
+        Step(
+            layer="transform",
+            name="unused",
+            value="SELECT * FROM raw",
+            inputs={"raw": "raw"},
+            outputs={"data": "u"},
+        ),
+    ]
+    started = time.perf_counter()
+    result = Orchestrator(steps=steps, engine_type="spark", spark=spark).execute()
+    assert time.perf_counter() - started < 4.0
+    record = result.tracker.get("unused")
+    assert record.after_snapshot.row_count is None
+    assert (
+        record.after_snapshot.count_reason
+        == "no action ran over this output, so it was never counted"
+    )
+
+
+def test_exact_counts_leave_nothing_cached(spark, orders_csv, tmp_path):
+    Orchestrator(
+        steps=pipeline(orders_csv, tmp_path / "t"),
+        engine_type="spark",
+        spark=spark,
+        tracker_settings=TrackerSettings(exact_counts=True),
+    ).execute()
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
+
+
+def test_each_execute_is_a_new_execution_with_its_error_recorded(spark, tmp_path):
+    state = StateLocation(schema=f"execs_{tmp_path.name[-6:]}")
+    steps = [
+        Step(
+            layer="transform",
+            name="flaky",
+            type="function",
+            value="tests.funcs:flaky",
+            params={"key": f"execs-{tmp_path.name}", "failures": 1},
+            outputs={"data": "x"},
+        ),
+    ]
+    orchestrator = Orchestrator(
+        steps=steps, spark=spark, state_schema=state, run_id="run-7", params={}
+    )
+    first, second = orchestrator.execute(), orchestrator.execute()
+    assert (first.execution_id, second.execution_id) == ("run-7.1", "run-7.2")
+    assert not first.success and second.success
+    runs = {
+        r["execution_id"]: r
+        for r in AuditStore(state, spark_provider=lambda: spark).read_run("run-7")["runs"]
+    }
+    assert runs["run-7.1"]["status"] == "FAILED"
+    assert "ConnectionError: transient failure 1" in runs["run-7.1"]["error"]
+    assert runs["run-7.2"]["status"] == "SUCCESS" and runs["run-7.2"]["error"] is None

@@ -202,6 +202,23 @@ def test_division_by_zero_raises_on_both_engines(engines, spark_inputs):
     assert on_spark.value.retryable is False
 
 
+def test_a_bad_cast_raises_on_both_engines_and_try_cast_gives_null(engines, spark_inputs):
+    pandas_engine, spark_engine = engines
+    bad = "SELECT id, CAST(name AS INT) AS n FROM customers"
+    with pytest.raises(EngineError) as on_pandas:
+        pandas_engine.sql(bad, {"customers": CUSTOMERS}, step="cast")
+    frame = spark_engine.sql(bad, spark_inputs, step="cast")
+    with pytest.raises(EngineError, match="CAST_INVALID_INPUT") as on_spark:
+        spark_engine.sample(frame, 10)
+    assert "Could not convert string" in str(on_pandas.value)
+    assert on_pandas.value.retryable is False and on_spark.value.retryable is False
+    safe = "SELECT id, TRY_CAST(name AS INT) AS n FROM customers"
+    from_pandas = pandas_engine.sql(safe, {"customers": CUSTOMERS}, step="cast")
+    from_spark = spark_engine.sample(spark_engine.sql(safe, spark_inputs, step="cast"), 10)
+    assert from_pandas["n"].isna().all()
+    assert all(row["n"] is None for row in from_spark)
+
+
 def test_schema_strings_are_equal_for_the_same_data(engines, spark_inputs):
     pandas_engine, spark_engine = engines
     assert (

@@ -178,3 +178,52 @@ def test_many_steps_at_once_never_start_before_their_inputs():
         assert runner.started[f"t{i}"] >= max(
             runner.finished[f"s{i}"], runner.finished[f"s{(i + 1) % 20}"]
         )
+
+
+def test_a_retry_cancelled_by_fail_fast_is_a_final_failure():
+    dag = DAGBuilder(chain(("bad", []), ("flaky", []))).build()
+    rec = Recorder()
+
+    class Slow(Runner):
+        def __call__(self, step, attempt, mark_executing):
+            if step.name == "bad":
+                time.sleep(0.2)
+                raise EngineError("bad broke")
+            raise RuntimeError("transient")
+
+    started = time.perf_counter()
+    report = DAGExecutor(
+        dag,
+        Slow(),
+        rec,
+        max_workers=2,
+        fail_fast=True,
+        retry=RetryPolicy(max_retries=3, retry_delay=5.0),
+    ).execute()
+    assert time.perf_counter() - started < 2.0  # the 5 s retry wait was cut short
+    assert report.states == {"bad": NodeState.FAILED, "flaky": NodeState.FAILED}
+    assert ("error", "flaky", 1, True) in rec.events("error")
+    assert ("error", "flaky", 1, False) in rec.events("error")  # the final word on flaky
+    assert set(report.errors) == {"bad", "flaky"}
+
+
+def test_an_observer_or_exit_error_fails_the_step_not_the_run():
+    dag = DAGBuilder(chain(("a", []), ("b", []), ("c", ["b"]))).build()
+
+    class Grumpy(Recorder):
+        def step_started(self, step, attempt):
+            super().step_started(step, attempt)
+            if step.name == "a":
+                raise RuntimeError("hook broke")
+
+    class Exits(Runner):
+        def __call__(self, step, attempt, mark_executing):
+            if step.name == "b":
+                raise SystemExit(3)
+            return super().__call__(step, attempt, mark_executing)
+
+    rec = Grumpy()
+    report = DAGExecutor(dag, Exits(), rec).execute()
+    assert report.states == {"a": NodeState.FAILED, "b": NodeState.FAILED, "c": NodeState.SKIPPED}
+    assert isinstance(report.errors["b"], SystemExit)
+    assert str(report.errors["a"]) == "hook broke"

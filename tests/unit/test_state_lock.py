@@ -129,8 +129,8 @@ def test_waiting_for_another_process_succeeds_once_it_releases(tmp_path):
     )
     try:
         assert child.stdout.readline().strip() == "locked"
-        threading.Timer(0.3, child.stdin.close).start()
         started = time.monotonic()
+        threading.Timer(0.3, child.stdin.close).start()
         with table_lock(table, timeout=10):
             waited = time.monotonic() - started
     finally:

@@ -246,9 +246,32 @@ class SparkEngineContext:
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
-        observation = Observation(f"{_view_name(name)}_rows")
+        observation_name = f"{_view_name(name)}_rows"
+        observation = Observation(observation_name)
         observed = self.adopt(frame).observe(observation, F.count(F.lit(1)).alias("rows"))
-        return observed, ObservedCount(observation)
+        return observed, ObservedCount(observation, observation_name)
+
+    def observations_under_limits(self, frame: Frame) -> set[str]:
+        """Names of observations in ``frame``'s plan that sit below a limit or a sample.
+
+        An action over such a plan may stop early, so those observations could settle with
+        a partial count. Reading the analysed plan runs no job.
+        """
+        try:
+            plan = frame._jdf.queryExecution().analyzed()  # noqa: SLF001 - no public plan API
+        except Exception:  # Spark Connect has no JVM plan here: nothing can be checked
+            return set()
+        found: set[str] = set()
+        stack = [(plan, False)]
+        while stack:
+            node, limited = stack.pop()
+            kind = node.nodeName()
+            limited = limited or kind in _PARTIAL_READ_NODES
+            if kind == "CollectMetrics" and limited:
+                found.add(str(node.name()))
+            children = node.children()
+            stack.extend((children.apply(i), limited) for i in range(children.size()))
+        return found
 
     def close(self) -> None:
         """Drop this run's temp views. Never starts Spark."""
@@ -267,11 +290,20 @@ class SparkEngineContext:
 class ObservedCount:
     """A ``DeferredCount`` backed by a ``pyspark.sql.Observation``."""
 
-    def __init__(self, observation: Any):
+    def __init__(self, observation: Any, name: str):
         self._observation = observation
+        self.name = name
         self._lock = threading.Lock()
         self._rows: int | None = None
         self._reason: str | None = None
+
+    def fired(self) -> bool:
+        """True once an action over the observed frame has finished (no waiting)."""
+        java_observation = getattr(self._observation, "_jo", None)
+        if java_observation is None:
+            return False
+        _drain_listener_bus(self._observation)
+        return bool(java_observation.future().isCompleted())
 
     @property
     def reason(self) -> str | None:
@@ -297,6 +329,20 @@ class ObservedCount:
         if "rows" not in metrics:  # Spark Connect reports {} until an action has run
             return None, "no action has run over the observed frame"
         return int(metrics["rows"]), None
+
+
+_PARTIAL_READ_NODES = frozenset(
+    {"GlobalLimit", "LocalLimit", "Tail", "Sample", "Offset", "GlobalLimitAndOffset"}
+)
+
+
+def _drain_listener_bus(observation: Any) -> None:
+    """Let Spark deliver finished queries' metrics, which arrive on its listener bus."""
+    try:
+        jvm_spark = observation._jvm.org.apache.spark.SparkContext.getOrCreate()  # noqa: SLF001
+        jvm_spark.listenerBus().waitUntilEmpty()
+    except Exception as exc:  # best effort: without it a just-finished action may look pending
+        log.debug("could not drain the Spark listener bus: %s", exc)
 
 
 def _await_future(observation: Any, future: Any, timeout: float) -> bool:

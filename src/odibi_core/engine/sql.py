@@ -166,6 +166,13 @@ def parse_query(
 
 def _keep_spark_semantics(tree: exp.Expression) -> None:
     """Rewrite ``tree`` in place so DuckDB computes what Spark would."""
+    # sqlglot reads Spark's CAST as a null-on-failure cast (Spark's legacy, non-ANSI mode);
+    # under ANSI, Spark 4's default, a bad CAST raises. Only TRY_CAST returns null.
+    for node in list(tree.find_all(exp.TryCast)):
+        if not node.args.get("safe"):
+            node.replace(
+                exp.Cast(this=node.this, to=node.args["to"], format=node.args.get("format"))
+            )
     for node in list(tree.find_all(exp.DayOfWeek)):
         _wrap(
             node,

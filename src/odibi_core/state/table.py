@@ -79,6 +79,7 @@ class DeltaStateTable:
         """Create the table with its explicit schema unless it exists already."""
         if self._known_to_exist:
             return
+        self._spark()  # start Spark (and resolve jars) before holding the lock others wait on
         with table_lock(self.ref.path, timeout=self._lock_timeout):
             self._create_if_missing()
 
@@ -121,6 +122,7 @@ class DeltaStateTable:
         if not rows:
             return
         values = [self._row_values(row) for row in rows]
+        self._spark()  # start Spark before holding the lock others wait on
         with table_lock(self.ref.path, timeout=self._lock_timeout):
             self._create_if_missing()
             spark = self._spark()
