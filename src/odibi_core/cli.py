@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,8 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted: no new step was started; steps still running were abandoned", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        # Worker threads running user code cannot be stopped; exiting now beats waiting on them.
+        os._exit(130)
 
 
 def _print_config_error(exc: PipelineConfigError) -> None:

@@ -209,3 +209,28 @@ def test_unwritable_lineage_path_is_one_message(tmp_path):
     assert out.returncode == 1
     assert f"error: could not write the lineage to {tmp_path / 'blocker' / 'l.json'}" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_ctrl_c_stops_the_run_at_once(tmp_path):
+    import signal
+    import time
+
+    path = write_pipeline(tmp_path, """
+        pipeline: slow
+        steps:
+          - {layer: transform, name: long, type: function, value: "tests.funcs:sleep_then_rows", params: {seconds: 30}, outputs: {data: a}}
+          - {layer: transform, name: after, value: "SELECT * FROM a", inputs: {a: a}, outputs: {data: b}}
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "odibi_core.cli", "run", str(path), "--no-state", "--quiet"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    seen = ""
+    while "long RUNNING" not in seen and time.monotonic() < deadline:
+        seen += proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert time.monotonic() - interrupted < 5
+    assert "interrupted: no new step was started" in err
