@@ -37,7 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted: no new step was started; steps still running were abandoned", file=sys.stderr)
+        print(
+            "interrupted: no new step was started; steps still running were abandoned",
+            file=sys.stderr,
+        )
         sys.stderr.flush()
         sys.stdout.flush()
         # Worker threads running user code cannot be stopped; exiting now beats waiting on them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
@@ -222,6 +223,11 @@ class _ClassCounter(HTMLParser):
 @pytest.fixture
 def report_file(tmp_path) -> Path:
     if CHROMIUM is None:
+        # In CI the test command installs Chromium, so its absence there is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(
+                "chromium is not on PATH in CI; scripts/ensure-chromium.sh should have installed it"
+            )
         pytest.skip("chromium is not on PATH; install it with scripts/ensure-chromium.sh")
     return write_report(realistic_lineage(), tmp_path / "out" / "report.html")
 

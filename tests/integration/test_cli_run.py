@@ -215,15 +215,24 @@ def test_ctrl_c_stops_the_run_at_once(tmp_path):
     import signal
     import time
 
-    path = write_pipeline(tmp_path, """
+    path = write_pipeline(
+        tmp_path,
+        """
         pipeline: slow
         steps:
           - {layer: transform, name: long, type: function, value: "tests.funcs:sleep_then_rows", params: {seconds: 30}, outputs: {data: a}}
           - {layer: transform, name: after, value: "SELECT * FROM a", inputs: {a: a}, outputs: {data: b}}
-    """)
+    """,
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "odibi_core.cli", "run", str(path), "--no-state", "--quiet"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "odibi_core.cli", "run", str(path), "--no-state", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     seen = ""
     while "long RUNNING" not in seen and time.monotonic() < deadline:

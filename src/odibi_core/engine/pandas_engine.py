@@ -146,15 +146,9 @@ class PandasEngineContext:
             files = data_files(source)
             reader = _read_csv if fmt == "csv" else _read_json
             parts = [reader(path, options) for path in files]
-        except TypeError as exc:
-            raise PipelineConfigError(
-                f"step '{step}': an option of this {fmt} read is not understood by the "
-                f"pandas engine ({exc}); options: {sorted(options)}"
-            ) from exc
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise EngineError(
-                f"step '{step}': cannot read {fmt} '{spec.source}': {exc}",
-                retryable=isinstance(exc, OSError),
+        except _FILE_ERRORS as exc:
+            raise _file_error(
+                exc, step=step, action="read", fmt=fmt, location=spec.source, options=options
             ) from exc
         if not parts:
             return pd.DataFrame()
@@ -178,15 +172,9 @@ class PandasEngineContext:
             _replace_directory(
                 Path(spec.target), lambda staging: _write_files(frame, spec, staging)
             )
-        except TypeError as exc:
-            raise PipelineConfigError(
-                f"step '{step}': an option of this {fmt} write is not understood by the "
-                f"pandas engine ({exc}); options: {sorted(spec.options)}"
-            ) from exc
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise EngineError(
-                f"step '{step}': cannot write {fmt} '{spec.target}': {exc}",
-                retryable=isinstance(exc, OSError),
+        except _FILE_ERRORS as exc:
+            raise _file_error(
+                exc, step=step, action="write", fmt=fmt, location=spec.target, options=spec.options
             ) from exc
         return WriteResult(rows=len(frame), count_source="in_memory")
 
@@ -258,6 +246,30 @@ def _duckdb_error(exc: Exception, step: str, duckdb_sql: str, inputs: list[str])
         f"step '{step}': DuckDB could not run the SQL{hint}\n{exc}\n"
         f"DuckDB SQL (translated from Spark SQL): {duckdb_sql}",
         retryable=kind in _RETRYABLE_DUCKDB_ERRORS,
+    )
+
+
+_FILE_ERRORS = (TypeError, OSError, ValueError, pa.ArrowException)
+
+
+def _file_error(
+    exc: BaseException,
+    *,
+    step: str,
+    action: str,
+    fmt: str,
+    location: str,
+    options: Mapping[str, Any],
+) -> Exception:
+    """Name the step and the file; an option pandas does not take is the user's to fix."""
+    if isinstance(exc, TypeError):
+        return PipelineConfigError(
+            f"step '{step}': an option of this {fmt} {action} is not understood by the "
+            f"pandas engine ({exc}); options: {sorted(options)}"
+        )
+    return EngineError(
+        f"step '{step}': cannot {action} {fmt} '{location}': {exc}",
+        retryable=isinstance(exc, OSError),
     )
 
 
