@@ -294,8 +294,6 @@ def test_a_count_that_may_be_partial_is_left_empty_not_wrong(spark, orders_csv, 
 
 
 def test_an_output_no_action_reads_settles_at_once(spark, orders_csv):
-    import time
-
     steps = [
         Step(layer="ingest", name="read", value=str(orders_csv), outputs={"data": "raw"}),
         Step(
@@ -306,9 +304,9 @@ def test_an_output_no_action_reads_settles_at_once(spark, orders_csv):
             outputs={"data": "u"},
         ),
     ]
-    started = time.perf_counter()
     result = Orchestrator(steps=steps, engine_type="spark", spark=spark).execute()
-    assert time.perf_counter() - started < 4.0
+    last_step_end = max(r.end_time for r in result.tracker.step_executions)
+    assert (result.end_time - last_step_end).total_seconds() < 2.0  # no wait for a count that cannot come
     record = result.tracker.get("unused")
     assert record.after_snapshot.row_count is None
     assert (
