@@ -306,7 +306,9 @@ def test_an_output_no_action_reads_settles_at_once(spark, orders_csv):
     ]
     result = Orchestrator(steps=steps, engine_type="spark", spark=spark).execute()
     last_step_end = max(r.end_time for r in result.tracker.step_executions)
-    assert (result.end_time - last_step_end).total_seconds() < 2.0  # no wait for a count that cannot come
+    assert (
+        result.end_time - last_step_end
+    ).total_seconds() < 2.0  # no wait for a count that cannot come
     record = result.tracker.get("unused")
     assert record.after_snapshot.row_count is None
     assert (
