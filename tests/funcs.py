@@ -40,3 +40,8 @@ def peek_first_row(data):
     """Runs an action of its own that reads only one row, then passes the frame on."""
     data.limit(1).collect()
     return data
+
+
+def reject_first_email(data):
+    """Fails the way engines do: quoting the offending value."""
+    raise ValueError(f"cannot use value '{data['email'].iloc[0]}' as an id")

@@ -32,6 +32,7 @@ from odibi_core.event_bus import EventBus
 from odibi_core.executor import DAGExecutor, RetryPolicy, StepOutcome
 from odibi_core.result import RunResult
 from odibi_core.runner import PipelineStepRunner
+from odibi_core.snapshot import Redactor
 from odibi_core.step import ENGINES, NodeState, Step
 from odibi_core.tracker import Tracker
 
@@ -126,6 +127,8 @@ class Orchestrator:
             self.config.steps, self.config.parameters, self.params
         )
         self.dag = self._build_dag()
+        self._scrubber = Redactor(self.config.tracker.redact_columns)
+        self._pipeline_names = _names_in(self._steps, self.config.base_dir)
 
     @property
     def pipeline_name(self) -> str:
@@ -243,7 +246,7 @@ class Orchestrator:
         error = None
         if failed:
             first = failed[0]
-            error = f"step '{first}' failed: {_message(report.errors[first], first)}"
+            error = f"step '{first}' failed: {self.error_text(report.errors[first], first)}"
             if skipped:
                 error += f"; skipped downstream: {', '.join(skipped)}"
         if tracker:
@@ -277,10 +280,14 @@ class Orchestrator:
             data_map=data_map.snapshot(),
             tracker=tracker,
             error=error,
-            errors={n: _message(e, n) for n, e in report.errors.items()},
+            errors={n: self.error_text(e, n) for n, e in report.errors.items()},
             attempts=dict(report.attempts),
             spark_started=engines.spark_started,
         )
+
+    def error_text(self, error: BaseException, step_name: str) -> str:
+        """The error's message without the step prefix; with redaction on, values masked."""
+        return self._scrubber.scrub(_message(error, step_name), self._pipeline_names)
 
     def _write_audit(self, tracker: Tracker) -> None:
         from odibi_core.engine.session import get_spark
@@ -309,6 +316,21 @@ def _state_location(value: str | StateLocation | None) -> StateLocation | None:
     if len(parts) == 2:
         return StateLocation(schema=parts[1], catalog=parts[0])
     return StateLocation(schema=value)
+
+
+def _names_in(steps: Sequence[Step], base_dir: Path | None) -> set[str]:
+    """Names a message may quote that are the pipeline's own, not data."""
+    names: set[str] = set()
+    for step in steps:
+        names.add(step.name)
+        names.update(step.inputs)
+        names.update(step.inputs.values())
+        names.update(step.outputs)
+        names.update(step.outputs.values())
+        if isinstance(step.value, str) and len(step.value) < 500:
+            names.add(step.value)
+            names.add(str((base_dir or Path.cwd()).joinpath(step.value).resolve()))
+    return names
 
 
 def _message(error: BaseException, step_name: str) -> str:
@@ -420,7 +442,7 @@ class _RunEvents:
     def step_failed(
         self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
     ) -> None:
-        message = _message(error, step.name)
+        message = self.o.error_text(error, step.name)
         if self.tracker:
             self.tracker.attempt_failed(step.name, message)
             if not will_retry:

@@ -6,11 +6,13 @@ Pure: values and their rules only. Taking a snapshot from a frame is the engine'
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 REDACTED = "***"
+_QUOTED = re.compile(r"'([^'\n]*)'")
 
 
 @dataclass
@@ -115,3 +117,17 @@ class Redactor:
         if isinstance(value, list):
             return [self._value(item, path) for item in value]
         return value
+
+    def scrub(self, message: str, keep: Iterable[str] = ()) -> str:
+        """Mask single-quoted values in an error message, keeping the pipeline's own names.
+
+        Engines quote the offending value (``Could not convert string 'a@b.com' to INT32``),
+        so with redaction on, any quoted text that is not a step, key, column or path name
+        of the pipeline becomes ``'***'``.
+        """
+        if not self.patterns or not message:
+            return message
+        known = set(keep)
+        return _QUOTED.sub(
+            lambda m: m.group(0) if m.group(1) in known else f"'{REDACTED}'", message
+        )

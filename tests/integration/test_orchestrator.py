@@ -1,5 +1,6 @@
 """Orchestrator behaviour a user relies on: event order, retries, parallelism, failure isolation."""
 
+import json
 import subprocess
 import sys
 import threading
@@ -286,3 +287,32 @@ def test_python_steps_take_parameters_from_params(seed_data):
     assert list(result.data_map["picked"]["name"]) == ["Bob", "Frank"]
     with pytest.raises(PipelineConfigError, match="parameter 'country' is used but not declared"):
         Orchestrator(steps=steps)
+
+
+def test_redaction_masks_values_quoted_in_error_messages(seed_data):
+    from odibi_core.config import TrackerSettings
+
+    bus = EventBus()
+    recorder = EventRecorder(bus)
+    steps = [
+        Step(layer="ingest", name="read", value="data/customers.csv", outputs={"data": "raw"}),
+        fn_step("check", "reject_first_email", inputs={"data": "raw"}),
+        Step(layer="ingest", name="missing", value="data/nope.csv", outputs={"data": "nope"}),
+    ]
+    result = Orchestrator(
+        steps=steps, event_bus=bus, tracker_settings=TrackerSettings(redact_columns=("email",))
+    ).execute()
+    assert sorted(result.failed_nodes) == ["check", "missing"]
+    texts = [
+        result.error,
+        *result.errors.values(),
+        *(e["error_message"] for e in recorder.of("node_error")),
+    ]
+    lineage = json.dumps(result.tracker.to_lineage())
+    assert "alice@example.com" not in lineage and not any("alice@example.com" in t for t in texts)
+    assert result.errors["check"] == "ValueError: cannot use value '***' as an id"
+    assert (
+        str(seed_data / "nope.csv") in result.errors["missing"]
+    )  # the pipeline's own path stays readable
+    unredacted = Orchestrator(steps=steps[:2]).execute()
+    assert "alice@example.com" in unredacted.errors["check"]
