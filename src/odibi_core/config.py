@@ -8,21 +8,20 @@ or pyspark import.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from odibi_core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
+from odibi_core.parameters import check_parameter_refs
 from odibi_core.step import ENGINES, TRANSFORM_TYPES, Step, known_layers, looks_like_function_ref
 
 WRITE_MODES = ("overwrite", "append", "merge")
 _STEP_FIELDS = {f.name for f in fields(Step)}
 _REQUIRED_STEP_FIELDS = ("layer", "name")
-_PARAM_REF = re.compile(r"\$\{params\.([A-Za-z_]\w*)\}")
 
 
 @dataclass(frozen=True)
@@ -356,7 +355,7 @@ def validate_steps(
                     f"{ref}: input '{logical}' reads '{key}', which no step produces{did_you_mean(key, producers)}"
                 )
     if parameters is not None:
-        problems.extend(_check_parameter_refs(steps, refs, parameters))
+        problems.extend(check_parameter_refs(steps, refs, parameters))
     from odibi_core.dag import find_cycle  # deferred: dag imports this module
 
     cycle = find_cycle(steps)
@@ -406,79 +405,3 @@ def _check_kind(step: Step, ref: str) -> list[str]:
     if step.retries is not None and (not isinstance(step.retries, int) or step.retries < 0):
         problems.append(f"{ref}: retries must be a whole number of 0 or more")
     return problems
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-def _check_parameter_refs(
-    steps: Sequence[Step], refs: Sequence[str], declared: Mapping[str, Any]
-) -> list[str]:
-    problems = []
-    for step, ref in zip(steps, refs):
-        for name in sorted(_referenced_parameters(step)):
-            if name not in declared:
-                problems.append(
-                    f"{ref}: uses ${{params.{name}}}, which the pipeline does not declare"
-                    f"{did_you_mean(name, declared)}; add it under 'parameters:'"
-                )
-    return problems
-
-
-def _referenced_parameters(step: Step) -> set[str]:
-    found: set[str] = set()
-    for text in _strings_in((step.value, step.params)):
-        found.update(_PARAM_REF.findall(text))
-    return found
-
-
-def _strings_in(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings_in(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings_in(v)
-
-
-def resolve_parameters(
-    steps: Sequence[Step], declared: Mapping[str, Any], given: Mapping[str, Any] | None = None
-) -> tuple[list[Step], dict[str, Any]]:
-    """Substitute ``${params.x}`` in each step's ``value`` and ``params``.
-
-    ``given`` overrides the declared defaults. A parameter that is given but not declared,
-    or declared without a default and not given, is a config error.
-    """
-    given = dict(given or {})
-    problems = [
-        f"parameter '{name}' is not declared by the pipeline{did_you_mean(name, declared)}"
-        for name in given
-        if name not in declared
-    ]
-    values = {**declared, **{k: v for k, v in given.items() if k in declared}}
-    used = set().union(*(_referenced_parameters(s) for s in steps)) if steps else set()
-    for name in sorted(used):
-        if name in declared and values.get(name) is None:
-            problems.append(
-                f"parameter '{name}' has no default and was not given; pass --param {name}=VALUE"
-            )
-        elif name not in declared:
-            problems.append(
-                f"parameter '{name}' is used but not declared; add it under 'parameters:'"
-            )
-    if problems:
-        raise PipelineConfigError(problems)
-
-    def substitute(value: Any) -> Any:
-        if isinstance(value, str):
-            return _PARAM_REF.sub(lambda m: str(values[m.group(1)]), value)
-        if isinstance(value, Mapping):
-            return {k: substitute(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [substitute(v) for v in value]
-        return value
-
-    resolved = [replace(s, value=substitute(s.value), params=substitute(s.params)) for s in steps]
-    return resolved, values

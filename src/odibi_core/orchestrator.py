@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -22,15 +21,16 @@ from odibi_core.config import (
     StateLocation,
     TrackerSettings,
     load_pipeline,
-    resolve_parameters,
     validate_steps,
 )
 from odibi_core.dag import DAG, DAGBuilder
 from odibi_core.data_map import DataMap
 from odibi_core.errors import PipelineConfigError, PipelineExecutionError, SelectionError
 from odibi_core.event_bus import EventBus
-from odibi_core.executor import DAGExecutor, RetryPolicy, StepOutcome
+from odibi_core.executor import DAGExecutor, RetryPolicy
+from odibi_core.parameters import resolve_parameters
 from odibi_core.result import RunResult
+from odibi_core.run_events import RunEvents
 from odibi_core.runner import PipelineStepRunner
 from odibi_core.snapshot import Redactor
 from odibi_core.step import ENGINES, NodeState, Step
@@ -186,7 +186,7 @@ class Orchestrator:
             spark=self.spark, warehouse=self.warehouse, duckdb_threads=settings.duckdb_threads
         )
         data_map = DataMap(self.dag, release=settings.release_data)
-        events = _RunEvents(self, tracker, data_map)
+        events = RunEvents(self, tracker, data_map)
         runner = PipelineStepRunner(
             engines=engines,
             data_map=data_map,
@@ -337,139 +337,3 @@ def _message(error: BaseException, step_name: str) -> str:
     text = str(error)
     prefix = f"step '{step_name}' failed: "
     return text[len(prefix) :] if text.startswith(prefix) else text
-
-
-class _RunEvents:
-    """Turns executor callbacks into tracker records and EventBus events."""
-
-    def __init__(self, orchestrator: Orchestrator, tracker: Tracker | None, data_map: DataMap):
-        self.o = orchestrator
-        self.bus = orchestrator.event_bus
-        self.tracker = tracker
-        self.data_map = data_map
-        self._lock = threading.Lock()
-        self._step_rows: dict[str, dict[str, Any]] = {}
-
-    def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        base = {
-            "pipeline_name": self.o.pipeline_name,
-            "run_id": self.o.run_id,
-            "execution_id": self.o.execution_id,
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-        }
-        self.bus.emit(event, {**base, **payload})
-
-    def pipeline_started(self, start: datetime) -> None:
-        self._emit(
-            "pipeline_start",
-            {
-                "start_time": start.isoformat(),
-                "total_steps": len(self.o.dag),
-                "steps": [{"step_name": s.name, "layer": s.layer} for s in self.o.dag.steps],
-                "parameters": dict(self.o.parameters),
-            },
-        )
-
-    def pipeline_finished(self, result: RunResult) -> None:
-        steps = []
-        for name in self.o.dag.topological_order():
-            row = dict(
-                self._step_rows.get(name, {"step_name": name, "duration_ms": 0, "row_count": None})
-            )
-            row["status"] = result.node_states[name].value
-            record = self.tracker.get(name) if self.tracker else None
-            if record is not None and record.after_snapshot.row_count is not None:
-                row["row_count"] = record.after_snapshot.row_count  # settled deferred counts
-            steps.append(row)
-        common = {
-            "duration_ms": result.duration_ms,
-            "nodes_executed": result.nodes_executed,
-            "success_count": result.success_count,
-            "steps": steps,
-        }
-        if result.success:
-            self._emit("pipeline_complete", {**common, "status": "SUCCESS"})
-        else:
-            self._emit(
-                "pipeline_error",
-                {
-                    **common,
-                    "status": "FAILED",
-                    "error_message": result.error,
-                    "failed_step": result.failed_nodes[0],
-                    "failed_steps": list(result.failed_nodes),
-                    "skipped_steps": list(result.skipped_nodes),
-                },
-            )
-
-    # ExecutionObserver ------------------------------------------------------------
-
-    def state_changed(self, step: Step, state: NodeState) -> None:
-        log.debug("step %s -> %s", step.name, state.value)
-
-    def step_started(self, step: Step, attempt: int) -> None:
-        if self.tracker:
-            self.tracker.start_step(step)
-        self._emit(
-            "node_start",
-            {
-                "step_name": step.name,
-                "layer": step.layer,
-                "attempt": attempt,
-                "start_time": datetime.now(timezone.utc).isoformat(),
-            },
-        )
-
-    def step_succeeded(
-        self, step: Step, outcome: StepOutcome, attempts: int, duration_ms: int
-    ) -> None:
-        self.data_map.reader_finished(step.input_keys)
-        row = {
-            "step_name": step.name,
-            "layer": step.layer,
-            "duration_ms": duration_ms,
-            "row_count": outcome.row_count,
-            "status": outcome.status.value,
-            "attempts": attempts,
-            **outcome.details,
-        }
-        with self._lock:
-            self._step_rows[step.name] = {
-                k: row[k] for k in ("step_name", "duration_ms", "row_count", "status")
-            }
-        self._emit("node_complete", row)
-
-    def step_failed(
-        self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
-    ) -> None:
-        message = self.o.error_text(error, step.name)
-        if self.tracker:
-            self.tracker.attempt_failed(step.name, message)
-            if not will_retry:
-                self.tracker.fail_step(step, message)
-        if not will_retry:
-            self.data_map.reader_finished(step.input_keys)
-            with self._lock:
-                self._step_rows[step.name] = {
-                    "step_name": step.name,
-                    "duration_ms": duration_ms,
-                    "row_count": None,
-                    "status": "FAILED",
-                }
-        self._emit(
-            "node_error",
-            {
-                "step_name": step.name,
-                "layer": step.layer,
-                "error_message": message,
-                "error_type": type(error.__cause__ or error).__name__,
-                "retry_count": attempt,
-                "will_retry": will_retry,
-                "duration_ms": duration_ms,
-            },
-        )
-
-    def step_skipped(self, step: Step, reason: str) -> None:
-        self.data_map.reader_finished(step.input_keys)
-        if self.tracker:
-            self.tracker.skip_step(step, reason)

@@ -3,8 +3,9 @@ import textwrap
 
 import pytest
 
-from odibi_core.config import load_pipeline, parse_pipeline, resolve_parameters
+from odibi_core.config import load_pipeline, parse_pipeline
 from odibi_core.errors import PipelineConfigError
+from odibi_core.parameters import resolve_parameters
 from odibi_core.step import Step
 
 
