@@ -65,12 +65,11 @@ class PipelineStepRunner:
 
         upstream = self.tracker.known_rows(step.input_keys) if self.tracker else {}
         for key in step.input_keys:
+            # Without a tracker, a pandas frame's length is still free; Spark's stays unknown.
             if upstream.get(key) is None and key in self.data_map:
                 frame = self.data_map.get(key)
                 if self.engines.frame_engine(frame) == "pandas":
                     upstream[key] = len(frame)
-                else:
-                    upstream[key] = None
         choice = choose_engine(
             step,
             self.default_engine,

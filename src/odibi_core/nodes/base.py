@@ -194,19 +194,25 @@ def _check_result(step: Step, node: Node, result: Any) -> None:
             f"{step.describe()}: node {node!r} returned {type(result).__name__}; "
             "run(step, ctx) must return a NodeResult"
         )
-    declared = set(step.outputs)
-    missing = sorted(declared - set(result.outputs))
-    extra = sorted(set(result.outputs) - declared)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(map(repr, missing))}")
-        if extra:
-            parts.append(f"undeclared {', '.join(map(repr, extra))}")
+    declared = sorted(step.outputs)
+    mismatch = describe_mismatch(declared, sorted(result.outputs), extra_label="undeclared")
+    if mismatch:
         raise NodeContractError(
             f"{step.describe()}: node {node!r} returned outputs {sorted(result.outputs)} but the "
-            f"step declares {sorted(declared)} ({'; '.join(parts)})"
+            f"step declares {declared} ({mismatch})"
         )
+
+
+def describe_mismatch(declared: list[str], got: list[str], *, extra_label: str) -> str | None:
+    """``"missing 'a'; <extra_label> 'b'"`` for names in one list but not the other, else None."""
+    missing = [name for name in declared if name not in got]
+    extra = [name for name in got if name not in declared]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(map(repr, missing))}")
+    if extra:
+        parts.append(f"{extra_label} {', '.join(map(repr, extra))}")
+    return "; ".join(parts) or None
 
 
 # --------------------------------------------------------------------------- helpers for nodes

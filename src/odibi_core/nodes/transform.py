@@ -8,7 +8,13 @@ from typing import Any
 
 from odibi_core.engine.base import Frame
 from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
-from odibi_core.nodes.base import NodeContext, NodeResult, register_node, single_output_name
+from odibi_core.nodes.base import (
+    NodeContext,
+    NodeResult,
+    describe_mismatch,
+    register_node,
+    single_output_name,
+)
 from odibi_core.step import Step, looks_like_function_ref
 
 
@@ -57,17 +63,11 @@ def outputs_from_return(step: Step, returned: Any, ctx: NodeContext) -> dict[str
     """Map a function's return value (one frame, or a dict by output name) to the outputs."""
     if isinstance(returned, Mapping):
         declared = list(step.outputs)
-        missing = [name for name in declared if name not in returned]
-        extra = [name for name in returned if name not in step.outputs]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(map(repr, missing))}")
-            if extra:
-                parts.append(f"not declared {', '.join(map(repr, extra))}")
+        mismatch = describe_mismatch(declared, list(returned), extra_label="not declared")
+        if mismatch:
             raise PipelineConfigError(
                 f"{step.describe()}: {step.value} returned keys {list(returned)} but the step "
-                f"declares outputs {declared} ({'; '.join(parts)}); return a dict keyed by "
+                f"declares outputs {declared} ({mismatch}); return a dict keyed by "
                 "the output names"
             )
         return {name: _as_frame(step, returned[name], ctx, name) for name in declared}
