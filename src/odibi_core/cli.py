@@ -199,7 +199,8 @@ def _cmd_run(args) -> int:
         return EXIT_OK if written_ok else EXIT_FAILED
     print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
     rerun = steps_to_rerun(orchestrator.dag, result)
-    print(f"rerun what failed with:\n  {rerun_command(args, rerun)}", file=sys.stderr)
+    command = rerun_command(args, rerun, orchestrator.config.tracker.secret_params)
+    print(f"rerun what failed with:\n  {command}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -233,9 +234,15 @@ def steps_to_rerun(dag, result) -> list[str]:
     return list(result.failed_nodes) + tops
 
 
-def rerun_command(args, steps: list[str]) -> str:
-    """The command that reruns ``steps`` with their ancestors and descendants, same options."""
+def rerun_command(args, steps: list[str], secret_params: Sequence[str] = ()) -> str:
+    """The command that reruns ``steps`` with their ancestors and descendants, same options.
+
+    Secret-looking parameters are shown as ``***``: the command is printed, so pass them
+    again yourself.
+    """
     import shlex
+
+    from odibi_core.secrets import MASK, looks_secret
 
     parts = ["odibi", "run", args.pipeline, "--select", " ".join(f"+{name}+" for name in steps)]
     for flag, value in (
@@ -249,7 +256,9 @@ def rerun_command(args, steps: list[str]) -> str:
     if args.no_state:
         parts.append("--no-state")
     for pair in args.param:
-        parts += ["--param", pair]
+        key, sep, _ = pair.partition("=")
+        masked = sep and looks_secret(key.strip(), secret_params)
+        parts += ["--param", f"{key}={MASK}" if masked else pair]
     return shlex.join(parts)
 
 

@@ -47,6 +47,14 @@ class TrackerSettings:
     redact_columns: tuple[str, ...] = ()
     spark_samples: str = "cheap"  # "cheap" or "always"
     exact_counts: bool = False
+    secret_params: tuple[str, ...] = ()  # more parameter-name patterns to mask
+
+    def __post_init__(self) -> None:
+        # A string here would be read as one pattern per character ('e', 'm', 'a', ...).
+        for name in _TRACKER_NAME_LISTS:
+            problem = _name_list_problem(name, getattr(self, name))
+            if problem:
+                raise PipelineConfigError(f"TrackerSettings: {problem}")
 
 
 @dataclass(frozen=True)
@@ -284,7 +292,32 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+_TRACKER_NAME_LISTS = ("redact_columns", "secret_params")
+
+
+def _name_list_problem(key: str, value: Any) -> str | None:
+    """What is wrong with a list of column or parameter names, or None."""
+    example = "[email, phone]" if key == "redact_columns" else '[pwd, "*_dsn"]'
+    if isinstance(value, str):
+        return (
+            f"tracker.{key} must be a list, got the string {value!r}; "
+            f"write {key}: [{value}] (a string would be read letter by letter)"
+        )
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return (
+            f"tracker.{key} must be a list of names or globs, e.g. {key}: {example}; got {value!r}"
+        )
+    return None
+
+
 def _parse_tracker(raw: Any, where: str, problems: list[str]) -> TrackerSettings:
+    if isinstance(raw, Mapping):
+        raw = dict(raw)
+        for key in _TRACKER_NAME_LISTS:
+            if key in raw and raw[key] is None:
+                del raw[key]
+            elif key in raw and _name_list_problem(key, raw[key]):
+                problems.append(f"{where}: {_name_list_problem(key, raw.pop(key))}")
     tracker = _parse_section(raw, TrackerSettings, where, "tracker", problems)
     if tracker.spark_samples not in ("cheap", "always"):
         problems.append(f"{where}: tracker.spark_samples must be 'cheap' or 'always'")

@@ -29,9 +29,18 @@ from odibi_core.errors import PipelineConfigError, PipelineExecutionError, Selec
 from odibi_core.event_bus import EventBus
 from odibi_core.executor import DAGExecutor, RetryPolicy
 from odibi_core.parameters import resolve_parameters
+from odibi_core.redaction import all_derived, redaction_by_key, sql_identifiers
 from odibi_core.result import RunResult
 from odibi_core.run_events import RunEvents
 from odibi_core.runner import PipelineStepRunner
+from odibi_core.secrets import (
+    ScrubbingLogFilter,
+    SecretRegistry,
+    SecretResolver,
+    SecretResolvingRunner,
+    mask_params,
+    register_secret_params,
+)
 from odibi_core.snapshot import Redactor
 from odibi_core.step import ENGINES, NodeState, Step
 from odibi_core.tracker import Tracker
@@ -127,8 +136,23 @@ class Orchestrator:
             self.config.steps, self.config.parameters, self.params
         )
         self.dag = self._build_dag()
-        self._scrubber = Redactor(self.config.tracker.redact_columns)
-        self._pipeline_names = _names_in(self._steps, self.config.base_dir)
+        # One registry per run: every secret value resolved or given, masked everywhere.
+        self.secrets = SecretRegistry()
+        secret_params = self.config.tracker.secret_params
+        register_secret_params(self.parameters, self.secrets, secret_params)
+        self.recorded_parameters = mask_params(self.parameters, secret_params, self.secrets)
+        self._scrubber = self._run_redactor()
+        self._pipeline_names = _names_in(self._steps, self.config.base_dir) | {
+            name for name in self.config.tracker.redact_columns if not set(name) & set("*?[")
+        }
+
+    def _run_redactor(self) -> Redactor:
+        """The run's redactor: the patterns, plus columns SQL steps derive from redacted ones."""
+        redactor = Redactor(self.config.tracker.redact_columns, secrets=self.secrets)
+        if not redactor.active:
+            return redactor
+        ordered = [self.dag.step(name) for name in self.dag.topological_order()]
+        return redactor.with_columns(all_derived(redaction_by_key(ordered, redactor.is_redacted)))
 
     @property
     def pipeline_name(self) -> str:
@@ -178,6 +202,7 @@ class Orchestrator:
                 run_id=self.run_id,
                 execution_id=self.execution_id,
                 settings=self.config.tracker,
+                redactor=self._scrubber,
             )
             if self.enable_tracker
             else None
@@ -198,6 +223,7 @@ class Orchestrator:
             pipeline_name=self.pipeline_name,
             run_id=self.run_id,
         )
+        runner = SecretResolvingRunner(runner, SecretResolver(self.secrets))
         executor = DAGExecutor(
             self.dag,
             runner,
@@ -210,6 +236,7 @@ class Orchestrator:
         start = datetime.now(timezone.utc)
         if tracker:
             tracker.start_pipeline()
+        log_filter = ScrubbingLogFilter(self.error_text_of).install()
         events.pipeline_started(start)
         try:
             report = executor.execute()
@@ -223,6 +250,7 @@ class Orchestrator:
             result.spark_started = engines.spark_started
         finally:
             engines.close()
+            log_filter.remove()
         if raise_on_error and not result.success:
             raise PipelineExecutionError(
                 f"pipeline '{self.pipeline_name}' failed: {result.error}", result=result
@@ -261,7 +289,7 @@ class Orchestrator:
                     "cached_count": len(cached),
                 },
                 error=error,
-                params=self.parameters,
+                params=self.recorded_parameters,
             )
         return RunResult(
             success=not failed,
@@ -287,7 +315,11 @@ class Orchestrator:
 
     def error_text(self, error: BaseException, step_name: str) -> str:
         """The error's message without the step prefix; with redaction on, values masked."""
-        return self._scrubber.scrub(_message(error, step_name), self._pipeline_names)
+        return self.error_text_of(_message(error, step_name))
+
+    def error_text_of(self, message: str) -> str:
+        """A message as it may be shown: secrets and, with redaction on, quoted values masked."""
+        return self._scrubber.scrub(message, self._pipeline_names)
 
     def _write_audit(self, tracker: Tracker) -> None:
         from odibi_core.engine.session import get_spark
@@ -330,6 +362,8 @@ def _names_in(steps: Sequence[Step], base_dir: Path | None) -> set[str]:
         if isinstance(step.value, str) and len(step.value) < 500:
             names.add(step.value)
             names.add(str((base_dir or Path.cwd()).joinpath(step.value).resolve()))
+        if step.kind == "sql" and isinstance(step.value, str):
+            names.update(sql_identifiers(step.value))  # column names, never values
     return names
 
 

@@ -41,7 +41,7 @@ class RunEvents:
             "execution_id": self.o.execution_id,
             "timestamp": datetime.now(timezone.utc).isoformat(),
         }
-        self.bus.emit(event, {**base, **payload})
+        self.bus.emit(event, {**base, **self.o.secrets.mask_in(payload)})
 
     def pipeline_started(self, start: datetime) -> None:
         self._emit(
@@ -50,7 +50,7 @@ class RunEvents:
                 "start_time": start.isoformat(),
                 "total_steps": len(self.o.dag),
                 "steps": [{"step_name": s.name, "layer": s.layer} for s in self.o.dag.steps],
-                "parameters": dict(self.o.parameters),
+                "parameters": dict(self.o.recorded_parameters),
             },
         )
 

@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REDACTED = "***"
-_QUOTED = re.compile(r"'([^'\n]*)'")
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+# Spark's CAST_INVALID_INPUT / CAST_OVERFLOW: "The value <v> of the type ..."; v may be unquoted.
+_UNQUOTED_VALUE = re.compile(r"(\bThe value )(.+?)( of the type\b)", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*", re.IGNORECASE)
+_QUALIFIED_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SQL_TYPE = re.compile(
+    r"(STRING|VARCHAR|CHAR|TEXT|BINARY|BLOB|BOOLEAN|BOOL|TINYINT|SMALLINT|INT|INTEGER|BIGINT|"
+    r"HUGEINT|INT8|INT16|INT32|INT64|UINT8|UINT16|UINT32|UINT64|FLOAT|REAL|DOUBLE|DECIMAL|"
+    r"NUMERIC|DATE|TIMESTAMP|TIMESTAMP_NTZ|TIMESTAMP_LTZ|TIMESTAMP WITH TIME ZONE|TIME|"
+    r"INTERVAL[A-Z ]*|VOID|NULL|VARIANT|ARRAY|MAP|STRUCT)(\s*[(<].*[)>])?",
+    re.IGNORECASE,
+)
+_SETTING = re.compile(r"spark\.[A-Za-z0-9_.]+")
 
 
 @dataclass
@@ -21,7 +33,8 @@ class Snapshot:
 
     ``row_count`` is None while a Spark count is deferred to the action that runs anyway;
     ``count_source`` says where the count came from (``exact``, ``deferred``,
-    ``observed``, ``commit_metrics``, ``empty``, ``unknown``).
+    ``observed``, ``commit_metrics``, ``empty``, ``unknown``, and
+    ``already_committed`` for an append Delta skipped because the run committed it before).
     """
 
     schema: list[str] = field(default_factory=list)
@@ -85,24 +98,50 @@ def schema_diff(before: Snapshot, after: Snapshot) -> dict[str, list]:
 
 
 class Redactor:
-    """Replaces sample values of sensitive columns with ``***``.
+    """Masks sensitive values: sample values of redacted columns, and values in messages.
 
     A pattern (a name or a glob) matches a column, or a field nested in a struct or a list
-    of structs, by its own name or by its dotted path (``contact.email``).
+    of structs, by its own name or by its dotted path (``contact.email``). ``columns`` are
+    exact names derived from redacted ones (``SELECT email AS contact``); a column named
+    after an expression (``upper(email)``) is redacted when a name inside it is.
+    ``secrets`` (a ``SecretRegistry``) masks the run's secret values in every message.
     """
 
-    def __init__(self, patterns: Iterable[str] = ()):
+    def __init__(
+        self,
+        patterns: Iterable[str] = (),
+        *,
+        columns: Iterable[str] = (),
+        secrets: Any = None,
+    ):
         self.patterns = tuple(p.lower() for p in patterns)
+        self.columns = frozenset(c.lower() for c in columns)
+        self.secrets = secrets
+
+    @property
+    def active(self) -> bool:
+        return bool(self.patterns or self.columns)
+
+    def with_columns(self, columns: Iterable[str]) -> Redactor:
+        redactor = Redactor(
+            self.patterns, columns=self.columns | set(columns), secrets=self.secrets
+        )
+        return redactor
 
     def is_redacted(self, column: str) -> bool:
         name = column.lower()
         leaf = name.rsplit(".", 1)[-1]
-        return any(
-            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(leaf, p) for p in self.patterns
-        )
+        if self._matches(name) or self._matches(leaf):
+            return True
+        if _IDENTIFIER.fullmatch(name):
+            return False
+        return any(self._matches(token) for token in _IDENTIFIER.findall(name))
+
+    def _matches(self, name: str) -> bool:
+        return name in self.columns or any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
 
     def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not self.patterns:
+        if not self.active:
             return rows
         return [self._row(row, "") for row in rows]
 
@@ -119,15 +158,37 @@ class Redactor:
         return value
 
     def scrub(self, message: str, keep: Iterable[str] = ()) -> str:
-        """Mask single-quoted values in an error message, keeping the pipeline's own names.
+        """Mask the run's secrets and, with redaction on, quoted values in a message.
 
-        Engines quote the offending value (``Could not convert string 'a@b.com' to INT32``),
-        so with redaction on, any quoted text that is not a step, key, column or path name
-        of the pipeline becomes ``'***'``.
+        Engines quote the offending value, each in its own way: DuckDB and pandas in single
+        quotes (``Could not convert string 'a@b.com' to INT32``), Python's repr in double
+        quotes when the value holds an apostrophe, JSON in double quotes, Spark in single
+        quotes or not at all (``The value 1.5E10 of the type "DOUBLE"``). With redaction
+        on, quoted text is masked unless it is one of the pipeline's own names (``keep``),
+        a SQL type or Spark setting in double quotes, or an identifier in backticks.
         """
-        if not self.patterns or not message:
+        if not message:
+            return message
+        if self.secrets is not None:
+            message = self.secrets.mask(message)
+        if not self.active:
             return message
         known = set(keep)
-        return _QUOTED.sub(
-            lambda m: m.group(0) if m.group(1) in known else f"'{REDACTED}'", message
+        message = _UNQUOTED_VALUE.sub(
+            lambda m: (
+                m.group(0) if m.group(2)[:1] in "'\"`" else f"{m.group(1)}{REDACTED}{m.group(3)}"
+            ),
+            message,
         )
+        return _QUOTED.sub(lambda m: _masked_quote(m, known), message)
+
+
+def _masked_quote(match: re.Match[str], known: set[str]) -> str:
+    quote, text = match.group(0)[0], match.group(0)[1:-1]
+    if text in known or text == REDACTED:
+        return match.group(0)
+    if quote == '"' and (_SQL_TYPE.fullmatch(text) or _SETTING.fullmatch(text)):
+        return match.group(0)
+    if quote == "`" and _QUALIFIED_IDENTIFIER.fullmatch(text):
+        return match.group(0)
+    return f"{quote}{REDACTED}{quote}"

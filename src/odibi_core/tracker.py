@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from odibi_core.config import TrackerSettings
+from odibi_core.secrets import mask_params
 from odibi_core.snapshot import Redactor, Snapshot, schema_diff
 from odibi_core.step import NodeState, Step
 
@@ -101,7 +102,12 @@ class _Deferred:
 
 
 class Tracker:
-    """Collects StepExecutions for one pipeline execution. Thread-safe."""
+    """Collects StepExecutions for one pipeline execution. Thread-safe.
+
+    ``redactor`` (the run's, with derived columns and its secret registry) masks samples;
+    by default one from ``settings.redact_columns``. Everything the tracker exports has the
+    run's secret values masked, and secret-looking parameters shown as ``***``.
+    """
 
     def __init__(
         self,
@@ -110,12 +116,13 @@ class Tracker:
         run_id: str | None = None,
         execution_id: str | None = None,
         settings: TrackerSettings | None = None,
+        redactor: Redactor | None = None,
     ):
         self.pipeline_name = pipeline_name
         self.run_id = run_id
         self.execution_id = execution_id or run_id
         self.settings = settings or TrackerSettings()
-        self.redactor = Redactor(self.settings.redact_columns)
+        self.redactor = redactor or Redactor(self.settings.redact_columns)
         self.start_time: datetime | None = None
         self.end_time: datetime | None = None
         self.status: str | None = None
@@ -147,7 +154,7 @@ class Tracker:
         self.status = status
         self.summary = dict(summary or {})
         self.error = error
-        self.params = dict(params or {})
+        self.params = mask_params(params or {}, self.settings.secret_params, self.redactor.secrets)
 
     # ----------------------------------------------------------------- step records
 
@@ -426,7 +433,7 @@ class Tracker:
         )
         from odibi_core import __version__
 
-        return {
+        lineage = {
             "pipeline_name": self.pipeline_name,
             "run_id": self.run_id,
             "execution_id": self.execution_id,
@@ -440,6 +447,7 @@ class Tracker:
             "params": dict(self.params),
             "steps": steps,
         }
+        return _mask_secrets(lineage, self.redactor.secrets)
 
     def export_lineage(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Write the lineage JSON (atomically) and return it."""
@@ -481,6 +489,21 @@ class Tracker:
         lines.insert(1, "  ".join("-" * w for w in widths))
         header = f"pipeline {self.pipeline_name} ({self.execution_id or '-'}): {self.status or 'RUNNING'}"
         return header + "\n" + "\n".join(lines)
+
+
+def _mask_secrets(lineage: dict[str, Any], registry: Any) -> dict[str, Any]:
+    """Mask the run's secret values in the lineage's free text: never in ids or names."""
+    if registry is None or not len(registry):
+        return lineage
+    lineage["error"] = registry.mask_in(lineage["error"])
+    lineage["params"] = registry.mask_in(lineage["params"])
+    for step in lineage["steps"]:
+        step["error_message"] = registry.mask_in(step["error_message"])
+        step["attempt_errors"] = registry.mask_in(step["attempt_errors"])
+        snapshots = [step["before_snapshot"], step["after_snapshot"]]
+        for snapshot in [*snapshots, *step["input_snapshots"].values()]:
+            snapshot["sample"] = registry.mask_in(snapshot["sample"])
+    return lineage
 
 
 def _fired(count: Any) -> bool:
