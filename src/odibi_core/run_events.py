@@ -11,6 +11,7 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from odibi_core import faults
 from odibi_core.data_map import DataMap
 from odibi_core.executor import StepOutcome
 from odibi_core.result import RunResult
@@ -103,6 +104,7 @@ class RunEvents:
                 "start_time": datetime.now(timezone.utc).isoformat(),
             },
         )
+        faults.reached("node_start")
 
     def step_succeeded(
         self, step: Step, outcome: StepOutcome, attempts: int, duration_ms: int
@@ -122,6 +124,7 @@ class RunEvents:
                 k: row[k] for k in ("step_name", "duration_ms", "row_count", "status")
             }
         self._emit("node_complete", row)
+        faults.reached("node_complete")
 
     def step_failed(
         self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int

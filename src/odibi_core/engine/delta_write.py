@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from odibi_core import faults
 from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.rules import spark_error, spark_options
 from odibi_core.errors import EngineError, PipelineConfigError
@@ -130,10 +131,11 @@ class _DeltaWrite:
             writer = writer.option("txnVersion", str(spec.txn_version))
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
-        if self.target.table is not None:
-            writer.saveAsTable(self.target.table)
-        else:
-            writer.save(self.target.path)
+        with faults.during("delta_write", watch=self.target.path):
+            if self.target.table is not None:
+                writer.saveAsTable(self.target.table)
+            else:
+                writer.save(self.target.path)
 
     def _merge(self, frame: DataFrame) -> None:
         spec = self.spec
@@ -147,7 +149,10 @@ class _DeltaWrite:
         builder = builder.whenNotMatchedInsertAll()
         if spec.merge_schema:
             builder = builder.withSchemaEvolution()
-        with session_commit_tag(self.spark, self.tag):
+        with (
+            session_commit_tag(self.spark, self.tag),
+            faults.during("delta_write", watch=self.target.path),
+        ):
             builder.execute()
 
     def _check_merge_keys(self, frame: DataFrame) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from odibi_core import faults
 from odibi_core.config import StateLocation
 from odibi_core.errors import StateError
 from odibi_core.state.location import StateTables
@@ -253,6 +254,7 @@ class AuditStore:
         )
         suffix = f"{execution_id}:{task_key}" if task_key else execution_id
         self.audit.append(step_rows, txn_app_id=f"odibi:audit:{suffix}", txn_version=0)
+        faults.reached("audit_write")  # ODIBI_FAULT=kill_during:audit_write
         self.runs.append([run_row], txn_app_id=f"odibi:runs:{suffix}", txn_version=0)
 
     # ------------------------------------------------------------------ reading
