@@ -161,6 +161,20 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def _check_run_counts(args) -> None:
+    """``--max-workers 0`` or ``--retries -1`` cannot mean anything: refuse before any work."""
+    problems = [
+        f"command line: {flag} must be {minimum} or more, got {value}"
+        for flag, value, minimum in (
+            ("--max-workers", args.max_workers, 1),
+            ("--retries", args.retries, 0),
+        )
+        if value is not None and value < minimum
+    ]
+    if problems:
+        raise PipelineConfigError(problems)
+
+
 def _cmd_run(args) -> int:
     from rich.console import Console
 
@@ -169,6 +183,7 @@ def _cmd_run(args) -> int:
     from odibi_core.orchestrator import Orchestrator
     from odibi_core.progress import LiveProgress, PlainProgress
 
+    _check_run_counts(args)
     config = load_pipeline(args.pipeline)
     state = None
     if not args.no_state:

@@ -8,18 +8,38 @@ or pyspark import.
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from odibi_core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
 from odibi_core.parameters import check_parameter_refs
-from odibi_core.step import ENGINES, TRANSFORM_TYPES, Step, known_layers, looks_like_function_ref
+from odibi_core.step import (
+    ENGINES,
+    TRANSFORM_TYPES,
+    Step,
+    field_type_problems,
+    known_layers,
+    looks_like_function_ref,
+)
+from odibi_core.step_params import WRITE_MODES, param_problems
 
-WRITE_MODES = ("overwrite", "append", "merge")
+__all__ = [
+    "WRITE_MODES",
+    "PipelineConfig",
+    "Settings",
+    "StateLocation",
+    "TrackerSettings",
+    "load_pipeline",
+    "parse_pipeline",
+    "settings_with",
+    "validate_steps",
+]
+
 _STEP_FIELDS = {f.name for f in fields(Step)}
 _REQUIRED_STEP_FIELDS = ("layer", "name")
 
@@ -107,15 +127,22 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     step_lines: list[int | None] = []
     if path.suffix.lower() == ".json":
         try:
-            raw = json.loads(text)
+            raw = json.loads(text, object_pairs_hook=_unique_json_object)
         except json.JSONDecodeError as exc:
             raise PipelineConfigError(
                 f"{where}, line {exc.lineno}: malformed JSON: {exc.msg}"
             ) from exc
+        except _DuplicateKeyError as exc:
+            raise PipelineConfigError(f"{where}: {exc.problem}") from exc
     else:
         try:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
             step_lines = _step_line_numbers(text)
+        except _DuplicateKeyError as exc:
+            at_step = _step_at_line(text, exc.problem_mark.line + 1)
+            raise PipelineConfigError(
+                f"{where}, line {exc.problem_mark.line + 1}{at_step}: {exc.problem}"
+            ) from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f", line {mark.line + 1}" if mark is not None else ""
@@ -164,6 +191,7 @@ def parse_pipeline(
         engine = "pandas"
 
     settings = _parse_section(raw.get("settings"), Settings, where, "settings", problems)
+    problems.extend(_settings_problems(settings, where))
     tracker = _parse_tracker(raw.get("tracker"), where, problems)
     state = _parse_state(raw.get("state"), where, problems)
     schedule = raw.get("schedule")
@@ -209,15 +237,73 @@ def parse_pipeline(
     )
 
 
-def _step_line_numbers(text: str) -> list[int | None]:
-    """Line (1-based) of each item of the top-level ``steps`` list, for error messages."""
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice: YAML would silently keep the last one."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping, at any depth."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # '<<: *defaults' may be overridden by explicit keys
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    line = first_line.get(key)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader reports it below
+                first_line[key] = line or key_node.start_mark.line + 1
+                if line is not None:
+                    raise _DuplicateKeyError(
+                        None,
+                        None,
+                        f"duplicate key '{key}' (first given at line {line}); "
+                        "a key may appear once per mapping, so keep one of them",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(
+                None,
+                None,
+                f"duplicate key '{key}' in a JSON object; a key may appear once per object, "
+                "so keep one of them",
+            )
+        seen[key] = value
+    return seen
+
+
+def _step_at_line(text: str, line: int) -> str:
+    """``, step N 'name'`` for the item of the top-level ``steps`` list that holds ``line``."""
+    for index, item in enumerate(_step_nodes(text)):
+        if item.start_mark.line + 1 <= line <= item.end_mark.line + 1:
+            pairs = item.value if isinstance(item, yaml.MappingNode) else []
+            name = next((v.value for k, v in pairs if k.value == "name" and v.id == "scalar"), "")
+            return f", step {index + 1}" + (f" '{name}'" if name else "")
+    return ""
+
+
+def _step_nodes(text: str) -> list[yaml.Node]:
     node = yaml.compose(text)
     if not isinstance(node, yaml.MappingNode):
         return []
     for key, value in node.value:
         if getattr(key, "value", None) == "steps" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
+            return list(value.value)
     return []
+
+
+def _step_line_numbers(text: str) -> list[int | None]:
+    """Line (1-based) of each item of the top-level ``steps`` list, for error messages."""
+    return [item.start_mark.line + 1 for item in _step_nodes(text)]
 
 
 def _step_ref(where: str, index: int, raw_step: Any, line: int | None) -> str:
@@ -237,21 +323,15 @@ def _parse_step(raw_step: Any, ref: str, problems: list[str]) -> Step | None:
             problems.append(f"{ref}: unknown field '{key}'{did_you_mean(str(key), _STEP_FIELDS)}")
             ok = False
     for required in _REQUIRED_STEP_FIELDS:
-        if not raw_step.get(required):
+        if raw_step.get(required) in (None, ""):
             problems.append(f"{ref}: missing required field '{required}'")
-            ok = False
-    for mapping_field in ("params", "inputs", "outputs", "metadata"):
-        value = raw_step.get(mapping_field)
-        if value is not None and not isinstance(value, Mapping):
-            problems.append(
-                f"{ref}: '{mapping_field}' must be a mapping, got {type(value).__name__}"
-            )
             ok = False
     if not ok:
         return None
+    # Wrong types are kept as given: validate_steps names them, for YAML and Python alike.
     values = {k: v for k, v in raw_step.items() if v is not None}
     for mapping_field in ("params", "inputs", "outputs", "metadata"):
-        if mapping_field in values:
+        if isinstance(values.get(mapping_field), Mapping):
             values[mapping_field] = dict(values[mapping_field])
     return Step(**values)
 
@@ -263,6 +343,7 @@ def _parse_section(raw: Any, cls: type, where: str, section: str, problems: list
         problems.append(f"{where}: '{section}' must be a mapping")
         return cls()
     names = {f.name: f for f in fields(cls)}
+    hints = get_type_hints(cls)
     values = {}
     for key, value in raw.items():
         if key not in names:
@@ -271,25 +352,74 @@ def _parse_section(raw: Any, cls: type, where: str, section: str, problems: list
             )
             continue
         default = getattr(cls(), key)
-        if (
-            default is not None
-            and not isinstance(default, tuple)
-            and not _same_kind(default, value)
-        ):
+        if not isinstance(default, tuple) and not _same_kind(hints[key], value):
             problems.append(
-                f"{where}: {section}.{key} must be {type(default).__name__}, got {value!r}"
+                f"{where}: {section}.{key} must be {_kind_name(hints[key])}, got {value!r}"
             )
             continue
         values[key] = tuple(value) if isinstance(default, tuple) else value
     return cls(**values)
 
 
-def _same_kind(default: Any, value: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, type(default))
+def _plain_types(hint: Any) -> tuple[type, ...]:
+    """``float | None`` -> ``(float, NoneType)``; ``int`` -> ``(int,)``."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(arg for arg in get_args(hint) if isinstance(arg, type))
+    return (hint,) if isinstance(hint, type) else ()
+
+
+def _same_kind(hint: Any, value: Any) -> bool:
+    kinds = _plain_types(hint)
+    if value is None:
+        return type(None) in kinds
+    if isinstance(value, bool):
+        return bool in kinds
+    if float in kinds:
+        return isinstance(value, (int, float))
+    return any(kind is not bool and isinstance(value, kind) for kind in kinds)
+
+
+def _kind_name(hint: Any) -> str:
+    kinds = [kind.__name__ for kind in _plain_types(hint) if kind is not type(None)]
+    return " or ".join(kinds) + (" (or null)" if type(None) in _plain_types(hint) else "")
+
+
+_SETTINGS_MINIMUMS = {
+    "max_workers": (1, "1 or more"),
+    "max_retries": (0, "0 or more"),
+    "retry_delay": (0, "0 or more (seconds)"),
+    "retry_backoff": (1, "1 or more (1 keeps the delay constant)"),
+    "hook_timeout": (0, "more than 0 (seconds), or null for no limit"),
+    "duckdb_threads": (1, "1 or more, or null for DuckDB's default"),
+    "auto_max_rows": (0, "0 or more"),
+    "auto_max_bytes": (0, "0 or more"),
+}
+
+
+def _settings_problems(settings: Settings, where: str, section: str = "settings") -> list[str]:
+    """Values of the right type that still cannot work: no workers, a negative delay."""
+    problems = []
+    for key, (minimum, expected) in _SETTINGS_MINIMUMS.items():
+        value = getattr(settings, key)
+        too_small = value is not None and (value <= 0 if key == "hook_timeout" else value < minimum)
+        if too_small:
+            problems.append(f"{where}: {section}.{key} must be {expected}, got {value!r}")
+    return problems
+
+
+def settings_with(
+    settings: Settings, overrides: Mapping[str, Any], *, where: str, section: str
+) -> Settings:
+    """``settings`` with ``overrides`` (e.g. Orchestrator arguments), type- and range-checked."""
+    problems: list[str] = []
+    checked = _parse_section(dict(overrides), Settings, where, section, problems)
+    if not problems:
+        changed = {key: getattr(checked, key) for key in overrides}
+        settings = replace(settings, **changed)
+        problems = _settings_problems(settings, where, section)
+    if problems:
+        raise PipelineConfigError(problems)
+    return settings
 
 
 _TRACKER_NAME_LISTS = ("redact_columns", "secret_params")
@@ -348,15 +478,58 @@ def validate_steps(
     where: str = "<steps>",
 ) -> list[str]:
     """Return every problem with a list of steps (empty when valid). Never raises."""
-    refs = (
-        list(refs) if refs else [f"{where}, step {i + 1} '{s.name}'" for i, s in enumerate(steps)]
-    )
+    if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
+        return [f"{where}: steps must be a list of Step(...) objects, got {type(steps).__name__}"]
+    refs = list(refs) if refs else [_python_ref(where, i, s) for i, s in enumerate(steps)]
+    problems: list[str] = []
+    typed: list[tuple[Step, str]] = []
+    for step, ref in zip(steps, refs):
+        wrong = field_type_problems(step)
+        problems.extend(f"{ref}: {problem}" for problem in wrong)
+        if isinstance(step, Step):
+            problems.extend(f"{ref}: {problem}" for problem in param_problems(step))
+        if not wrong:
+            typed.append((step, ref))
+    problems.extend(_step_problems(typed))
+    if len(typed) < len(steps):
+        return problems  # the graph of partly read steps would only add false alarms
+    for step, ref in typed:
+        for logical, key in step.inputs.items():
+            if key not in _producers(steps):
+                problems.append(
+                    f"{ref}: input '{logical}' reads '{key}', which no step produces"
+                    f"{did_you_mean(key, _producers(steps))}"
+                )
+    if parameters is not None:
+        problems.extend(check_parameter_refs(steps, refs, parameters))
+    from odibi_core.dag import find_cycle  # deferred: dag imports this module
+
+    cycle = find_cycle(steps)
+    if cycle:
+        problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
+    return problems
+
+
+def _python_ref(where: str, index: int, step: Any) -> str:
+    name = getattr(step, "name", None)
+    return f"{where}, step {index + 1}" + (f" '{name}'" if isinstance(name, str) else "")
+
+
+def _producers(steps: Sequence[Step]) -> dict[str, str]:
+    producers: dict[str, str] = {}
+    for step in steps:
+        for key in step.outputs.values():
+            producers.setdefault(key, step.name)
+    return producers
+
+
+def _step_problems(typed: Sequence[tuple[Step, str]]) -> list[str]:
+    """Problems of each well-typed step on its own, plus duplicate names and outputs."""
     problems: list[str] = []
     layers = known_layers()
     seen_names: dict[str, str] = {}
     producers: dict[str, str] = {}
-
-    for step, ref in zip(steps, refs):
+    for step, ref in typed:
         if step.name in seen_names:
             problems.append(
                 f"{ref}: duplicate step name '{step.name}' (first used at {seen_names[step.name]})"
@@ -380,20 +553,6 @@ def validate_steps(
                 )
             else:
                 producers[key] = step.name
-
-    for step, ref in zip(steps, refs):
-        for logical, key in step.inputs.items():
-            if key not in producers:
-                problems.append(
-                    f"{ref}: input '{logical}' reads '{key}', which no step produces{did_you_mean(key, producers)}"
-                )
-    if parameters is not None:
-        problems.extend(check_parameter_refs(steps, refs, parameters))
-    from odibi_core.dag import find_cycle  # deferred: dag imports this module
-
-    cycle = find_cycle(steps)
-    if cycle:
-        problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
     return problems
 
 
@@ -426,15 +585,4 @@ def _check_kind(step: Step, ref: str) -> list[str]:
             problems.append(
                 f"{ref}: a {step.layer} step needs 'inputs', e.g. inputs: {{data: my_key}}"
             )
-        mode = step.params.get("mode", "overwrite")
-        if mode not in WRITE_MODES:
-            problems.append(
-                f"{ref}: write mode '{mode}' is not one of {', '.join(WRITE_MODES)}{did_you_mean(str(mode), WRITE_MODES)}"
-            )
-        elif mode == "merge" and not step.params.get("merge_keys"):
-            problems.append(
-                f"{ref}: mode 'merge' needs params.merge_keys, the columns that identify a row"
-            )
-    if step.retries is not None and (not isinstance(step.retries, int) or step.retries < 0):
-        problems.append(f"{ref}: retries must be a whole number of 0 or more")
     return problems

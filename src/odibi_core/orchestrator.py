@@ -21,6 +21,7 @@ from odibi_core.config import (
     StateLocation,
     TrackerSettings,
     load_pipeline,
+    settings_with,
     validate_steps,
 )
 from odibi_core.dag import DAG, DAGBuilder
@@ -88,10 +89,10 @@ class Orchestrator:
         if pipeline is not None:
             config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
         else:
-            steps = list(steps)
             problems = validate_steps(steps, parameters=None, where="<steps>")
             if problems:
                 raise PipelineConfigError(problems)
+            steps = list(steps)
             # Steps built in Python declare their parameters by passing them.
             config = PipelineConfig(
                 name=pipeline_name or "pipeline", steps=tuple(steps), parameters=dict(params or {})
@@ -115,7 +116,12 @@ class Orchestrator:
             config,
             name=pipeline_name or config.name,
             engine=engine,
-            settings=replace(config.settings, **overrides),
+            settings=settings_with(
+                config.settings,
+                overrides,
+                where=str(config.source or "<steps>"),
+                section="Orchestrator",
+            ),
             tracker=tracker_settings or config.tracker,
             state=_state_location(state_schema) or config.state,
         )

@@ -6,6 +6,7 @@ Pure: no pandas or pyspark import, so graph logic stays fast to load and test.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,3 +98,55 @@ def looks_like_function_ref(value: Any) -> bool:
     module, func = value.split(":")
     parts = module.split(".")
     return bool(func.isidentifier() and parts and all(p.isidentifier() for p in parts))
+
+
+def field_type_problems(step: Any) -> list[str]:
+    """What is of the wrong type in a step, each problem naming the field and what it needs.
+
+    Steps come from YAML and from Python, so ``name: [a, b]`` or ``inputs="raw"`` must be a
+    clear config error before anything hashes, iterates or calls a method on them.
+    """
+    if not isinstance(step, Step):
+        return [f"expected a Step(layer=..., name=..., ...), got {type(step).__name__}"]
+    problems = []
+    for name in ("layer", "name"):
+        value = getattr(step, name)
+        if not isinstance(value, str) or not value:
+            problems.append(f"'{name}' must be a non-empty text, got {value!r}")
+    for name in ("type", "engine", "task"):
+        value = getattr(step, name)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"'{name}' must be a text, got {value!r}")
+    if step.layer in BUILTIN_LAYERS and step.value is not None and not isinstance(step.value, str):
+        problems.append(
+            f"'value' must be a text (a path, table name, SQL or module:function), "
+            f"got {type(step.value).__name__}"
+        )
+    for name in ("inputs", "outputs"):
+        problems.extend(_data_key_problems(name, getattr(step, name)))
+    for name in ("params", "metadata"):
+        value = getattr(step, name)
+        if not isinstance(value, Mapping):
+            problems.append(f"'{name}' must be a mapping, got {type(value).__name__}")
+        elif any(not isinstance(key, str) for key in value):
+            bad = next(key for key in value if not isinstance(key, str))
+            problems.append(f"'{name}' keys must be text, got {bad!r}")
+    if step.retries is not None and (
+        isinstance(step.retries, bool) or not isinstance(step.retries, int) or step.retries < 0
+    ):
+        problems.append(f"'retries' must be a whole number of 0 or more, got {step.retries!r}")
+    if step.cache is not None and not isinstance(step.cache, bool):
+        problems.append(f"'cache' must be true or false, got {step.cache!r}")
+    return problems
+
+
+def _data_key_problems(name: str, value: Any) -> list[str]:
+    example = f"{name}: {{data: my_key}}"
+    if not isinstance(value, Mapping):
+        return [f"'{name}' must be a mapping of name to data key, e.g. {example}, got {value!r}"]
+    return [
+        f"'{name}' maps {logical!r} to {key!r}; names and data keys must be non-empty text, "
+        f"e.g. {example}"
+        for logical, key in value.items()
+        if not (isinstance(logical, str) and logical and isinstance(key, str) and key)
+    ]

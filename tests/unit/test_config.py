@@ -290,3 +290,131 @@ def test_undeclared_parameter_reference_fails_at_load():
         PipelineConfigError, match=r"uses \$\{params.day\}, which the pipeline does not declare"
     ):
         parse_pipeline(raw)
+
+
+# --------------------------------------------------------------------------- params schema
+
+
+def test_each_layer_takes_its_own_params():
+    from odibi_core.step_params import params_for
+
+    assert params_for("ingest") == ("format", "options")
+    assert (
+        set(params_for("store"))
+        == set(params_for("publish"))
+        == {
+            "format",
+            "options",
+            "mode",
+            "merge_keys",
+            "update_columns",
+            "merge_null_keys",
+            "merge_schema",
+            "partition_by",
+            "cluster_by",
+        }
+    )
+    assert params_for("transform") == ()
+
+
+def test_a_misspelled_param_is_a_load_error_with_a_suggestion(tmp_path):
+    (problem,) = problems_of(
+        tmp_path, VALID.replace("params: {format: table,", "params: {fromat: table,")
+    )
+    assert problem.startswith(f"{tmp_path / 'p.yaml'}, line 17, step 4 'save': ")
+    assert "unknown param 'fromat' (did you mean 'format'?)" in problem
+
+
+def test_params_given_as_runtime_parameters_are_not_refused_before_substitution(tmp_path):
+    text = VALID.replace("mode: merge,", "mode: '${params.mode}',").replace(
+        "steps:", "parameters: {mode: merge}\nsteps:"
+    )
+    config = load_pipeline(write(tmp_path, text))
+    assert config.steps[3].params["mode"] == "${params.mode}"
+
+
+def test_custom_layers_and_function_steps_keep_their_own_params():
+    from odibi_core.config import validate_steps
+    from odibi_core.step import register_layer
+
+    register_layer("notify")
+    steps = [
+        Step(layer="transform", name="f", type="function", value="m:f", params={"mdoe": 1},
+             outputs={"data": "a"}),
+        Step(layer="notify", name="n", params={"channel": "#data"}, inputs={"data": "a"}),
+    ]  # fmt: skip
+    assert validate_steps(steps) == []
+
+
+# --------------------------------------------------------------------------- types and keys
+
+
+def test_optional_settings_are_type_checked_too(tmp_path):
+    problems = problems_of(tmp_path, VALID.replace("fail_fast: true", "hook_timeout: abc"))
+    assert problems == [
+        f"{tmp_path / 'p.yaml'}: settings.hook_timeout must be float (or null), got 'abc'"
+    ]
+    config = load_pipeline(write(tmp_path, VALID.replace("fail_fast: true", "hook_timeout: null")))
+    assert config.settings.hook_timeout is None
+
+
+def test_settings_that_cannot_work_are_refused(tmp_path):
+    text = VALID.replace("max_workers: 3", "max_workers: 0").replace(
+        "retry_delay: 0.5", "retry_delay: -0.5"
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path / 'p.yaml'}: settings.max_workers must be 1 or more, got 0",
+        f"{tmp_path / 'p.yaml'}: settings.retry_delay must be 0 or more (seconds), got -0.5",
+    ]
+
+
+def test_settings_overrides_are_checked_like_the_file():
+    from odibi_core.config import Settings, settings_with
+
+    settings = settings_with(
+        Settings(), {"max_workers": 2, "retry_delay": 0}, where="w", section="S"
+    )
+    assert (settings.max_workers, settings.retry_delay) == (2, 0)
+    with pytest.raises(PipelineConfigError, match=r"^w: S.max_workers must be int, got '4'$"):
+        settings_with(Settings(), {"max_workers": "4"}, where="w", section="S")
+    with pytest.raises(PipelineConfigError, match=r"S.max_retries must be 0 or more, got -1"):
+        settings_with(Settings(), {"max_retries": -1}, where="w", section="S")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pipeline: p\npipeline: q\nsteps: []\n", "p.yaml, line 2: duplicate key 'pipeline'"),
+        (
+            "pipeline: p\nsteps:\n  - layer: ingest\n    name: a\n    name: b\n",
+            "p.yaml, line 5, step 1 'a': duplicate key 'name' (first given at line 4)",
+        ),
+        (
+            "pipeline: p\nsettings: {tracker: {a: 1, a: 2}}\nsteps: []\n",
+            "p.yaml, line 2: duplicate key 'a' (first given at line 2)",
+        ),
+    ],
+)
+def test_duplicate_yaml_keys_are_refused_at_any_depth(tmp_path, text, expected):
+    (problem,) = problems_of(tmp_path, text)
+    assert expected in problem
+
+
+def test_wrong_step_field_types_are_problems_never_raw_errors():
+    from odibi_core.config import validate_steps
+
+    steps = [
+        Step(layer="ingest", name=["a"], value="x.csv", outputs={"data": "a"}),
+        Step(layer=["ingest"], name="b", value="y.csv", outputs={"data": ["b"]}),
+        Step(layer="store", name="c", value="z.csv", inputs="a", retries=True, cache="no"),
+    ]
+    assert validate_steps(steps) == [
+        "<steps>, step 1: 'name' must be a non-empty text, got ['a']",
+        "<steps>, step 2 'b': 'layer' must be a non-empty text, got ['ingest']",
+        "<steps>, step 2 'b': 'outputs' maps 'data' to ['b']; names and data keys must be "
+        "non-empty text, e.g. outputs: {data: my_key}",
+        "<steps>, step 3 'c': 'inputs' must be a mapping of name to data key, e.g. "
+        "inputs: {data: my_key}, got 'a'",
+        "<steps>, step 3 'c': 'retries' must be a whole number of 0 or more, got True",
+        "<steps>, step 3 'c': 'cache' must be true or false, got 'no'",
+    ]

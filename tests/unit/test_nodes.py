@@ -134,13 +134,13 @@ def test_ingest_reads_a_csv_relative_to_base_dir(engines, tmp_path):
     )
 
 
-def test_ingest_passes_other_params_as_reader_options(engines, tmp_path):
+def test_ingest_passes_params_options_as_reader_options(engines, tmp_path):
     (tmp_path / "c.txt").write_text("id;name\n1;Alice\n")
     step = Step(
         layer="ingest",
         name="read",
         value="c.txt",
-        params={"format": "csv", "delimiter": ";", "header": True},
+        params={"format": "csv", "options": {"delimiter": ";", "header": True}},
         outputs={"data": "raw"},
     )
 
@@ -374,7 +374,7 @@ def test_write_spec_carries_merge_and_layout_params(tmp_path):
         update_columns=["name"],
         cluster_by=["id"],
         merge_schema=True,
-        compression="zstd",
+        options={"compression": "zstd"},
     )
 
     spec = write_spec_for(step, locate(step, tmp_path), pipeline="p", run_id="r1")

@@ -24,6 +24,7 @@ from odibi_core.engine.locations import (
 from odibi_core.engine.tables import local_table_path, on_databricks
 from odibi_core.errors import PipelineConfigError, did_you_mean
 from odibi_core.step import ENGINES, Step
+from odibi_core.step_params import io_options
 
 DEFAULT_MAX_ROWS = 1_000_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -125,7 +126,10 @@ def estimate_source(
         if total_bytes >= max_bytes:
             return SizeEstimate(None, total_bytes, "parquet")
         return SizeEstimate(_parquet_footer_rows(files), total_bytes, "parquet")
-    header = location.format == "csv" and step.params.get("header", True) not in (False, "false")
+    header = location.format == "csv" and io_options(step).get("header", True) not in (
+        False,
+        "false",
+    )
     rows = _estimate_line_rows(files, total_bytes, header=header)
     return SizeEstimate(rows, total_bytes, location.format)
 

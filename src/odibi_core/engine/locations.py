@@ -18,9 +18,8 @@ from typing import Any
 from odibi_core.engine.tables import TABLE_NAME, validate_table_name
 from odibi_core.errors import PipelineConfigError, did_you_mean
 from odibi_core.step import Step
+from odibi_core.step_params import FILE_EXTENSIONS, FORMATS
 
-FORMATS = ("csv", "json", "parquet", "delta", "table")
-FILE_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 

@@ -7,15 +7,13 @@ from odibi_core.engine.locations import DataLocation, locate, path_exists
 from odibi_core.errors import EngineError
 from odibi_core.nodes.base import NodeContext, NodeResult, register_node, single_output_name
 from odibi_core.step import Step
-
-# Params that steer the node rather than the reader.
-_NODE_PARAMS = frozenset({"format"})
+from odibi_core.step_params import check_params, io_options
 
 
 def read_spec_for(step: Step, location: DataLocation) -> ReadSpec:
-    """The engine read for ``step``: its location, and every other param as a reader option."""
-    options = {key: value for key, value in step.params.items() if key not in _NODE_PARAMS}
-    return ReadSpec(source=location.target, format=location.format, options=options)
+    """The engine read for ``step``: its location, and ``params.options`` as reader options."""
+    check_params(step, location.format)
+    return ReadSpec(source=location.target, format=location.format, options=io_options(step))
 
 
 @register_node("ingest")

@@ -24,13 +24,8 @@ from odibi_core.nodes.base import (
     single_output_name,
 )
 from odibi_core.step import Step
+from odibi_core.step_params import TRANSACTIONAL_FORMATS, check_params, io_options
 
-# Params that describe the write itself; every other param is passed on as a writer option.
-_WRITE_PARAMS = frozenset(
-    {"format", "mode", "merge_keys", "update_columns", "partition_by", "cluster_by", "merge_schema"}
-)
-# Formats with transactions: the only ones that can be appended to or merged into safely.
-TRANSACTIONAL_FORMATS = ("delta", "table")
 # Spark refuses these in SET TBLPROPERTIES ("owner" is the catalog principal), so the
 # owner named in metadata is kept under a property of its own.
 SPARK_RESERVED_PROPERTIES = frozenset(
@@ -62,7 +57,7 @@ def write_spec_for(
     comment: str | None = None,
     properties: Mapping[str, str] | None = None,
 ) -> WriteSpec:
-    """Turn a store/publish step's params into one engine write."""
+    """Turn a store/publish step's params into one engine write; options pass through."""
     mode = str(step.params.get("mode", "overwrite")).lower()
     if mode not in WRITE_MODES:
         raise PipelineConfigError(
@@ -74,6 +69,7 @@ def write_spec_for(
             f"{step.describe()}: mode '{mode}' cannot write {location.format} files at "
             f"'{location.target}'; set format: delta (or format: table) to {mode} safely"
         )
+    check_params(step, location.format)
     merge_keys = _names(step, "merge_keys")
     if mode == "merge" and not merge_keys:
         raise PipelineConfigError(
@@ -104,7 +100,7 @@ def write_spec_for(
         target=location.target,
         format=location.format,
         mode=mode,
-        options={k: v for k, v in step.params.items() if k not in _WRITE_PARAMS},
+        options=io_options(step),
         merge_keys=merge_keys,
         update_columns=update_columns,
         partition_by=partition_by,
