@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REDACTED = "***"
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+# An apostrophe inside a word (step's) opens no quote.
+_QUOTED = re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"|`[^`\n]*`")
 # Spark's CAST_INVALID_INPUT / CAST_OVERFLOW: "The value <v> of the type ..."; v may be unquoted.
 _UNQUOTED_VALUE = re.compile(r"(\bThe value )(.+?)( of the type\b)", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*", re.IGNORECASE)
@@ -189,6 +190,8 @@ def _masked_quote(match: re.Match[str], known: set[str]) -> str:
         return match.group(0)
     if quote == '"' and (_SQL_TYPE.fullmatch(text) or _SETTING.fullmatch(text)):
         return match.group(0)
-    if quote == "`" and _QUALIFIED_IDENTIFIER.fullmatch(text):
-        return match.group(0)
+    if quote == "`" and (
+        _QUALIFIED_IDENTIFIER.fullmatch(text) or any(text in name for name in known)
+    ):
+        return match.group(0)  # an identifier, or an expression of the pipeline's SQL
     return f"{quote}{REDACTED}{quote}"

@@ -111,6 +111,18 @@ def test_scrub_masks_values_in_every_kind_of_quote(message, expected):
     assert Redactor(["email"]).scrub(message, keep={"rename"}) == expected
 
 
+def test_scrub_keeps_apostrophes_and_the_pipelines_sql_readable():
+    sql = "SELECT CAST(email AS INT) AS n FROM raw"
+    message = (
+        "the failing expression `CAST(email AS INT)` is in the SQL of step 'cast'; "
+        "Spark ran that step's plan lazily in 'save', on value 'a@b.c'"
+    )
+    assert Redactor(["email"]).scrub(message, keep={"cast", "save", sql}) == (
+        "the failing expression `CAST(email AS INT)` is in the SQL of step 'cast'; "
+        "Spark ran that step's plan lazily in 'save', on value '***'"
+    )
+
+
 def test_scrub_masks_secrets_even_without_redacted_columns():
     redactor = Redactor((), secrets=SecretRegistry(["S3cr3t-value"]))
     assert redactor.scrub("login failed for 'S3cr3t-value'") == "login failed for '***'"

@@ -171,3 +171,29 @@ def test_log_filter_masks_records_while_installed(caplog):
         "connect with *** failed",
         "after: S3cr3t-value",
     ]
+
+
+def test_pyspark_query_context_logs_are_masked_while_a_run_is_on():
+    # PySpark logs a SQL error, with the raw value, on a logger of its own that does not
+    # propagate, from inside the exception's constructor (no JVM needed to show it).
+    from pyspark.logger import PySparkLogger
+
+    from odibi_core.secrets import guard_pyspark_loggers
+
+    guard_pyspark_loggers(starting_spark=True)
+    logger = PySparkLogger.getLogger("SQLQueryContextLogger")
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger.addHandler(handler)
+    log_filter = ScrubbingLogFilter(SecretRegistry(["ada@example.com"]).mask).install()
+    try:
+        try:
+            raise ValueError("The value 'ada@example.com' of the type")
+        except ValueError as exc:
+            logger.exception(str(exc), errorClass="CAST_INVALID_INPUT")
+    finally:
+        log_filter.remove()
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == ["The value '***' of the type"]
+    assert seen[0].exc_info is None  # its formatter would print str(exception) unmasked

@@ -98,7 +98,9 @@ class Engines:
         with self._lock:
             if self._spark is None:
                 from odibi_core.engine.spark_engine import SparkEngineContext
+                from odibi_core.secrets import guard_pyspark_loggers
 
+                guard_pyspark_loggers(starting_spark=True)  # PySpark's error logs get masked
                 self._spark = SparkEngineContext(self._session, warehouse=self._warehouse)
             return self._spark
 
