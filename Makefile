@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := local,bundle,openlineage
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast stress lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: $(STAMP)
 ## Only the fast tests: no JVM, no browser.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not spark and not browser"
+
+## The concurrency, fault and secret tests, 5 times in a row; stops at the first failure.
+STRESS_TESTS := tests/reliability/test_concurrency.py tests/reliability/test_faults.py \
+	tests/reliability/test_secrets.py
+stress: $(STAMP)
+	@for round in 1 2 3 4 5; do \
+		echo "stress round $$round of 5"; \
+		$(BIN)/python -m pytest -q -p no:cacheprovider $(STRESS_TESTS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
