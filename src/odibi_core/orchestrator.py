@@ -146,6 +146,8 @@ class Orchestrator:
         self.secrets = SecretRegistry()
         secret_params = self.config.tracker.secret_params
         register_secret_params(self.parameters, self.secrets, secret_params)
+        for step in self._steps:  # a literal password in a step's options is one too
+            register_secret_params(step.params, self.secrets, secret_params)
         self.recorded_parameters = mask_params(self.parameters, secret_params, self.secrets)
         self._scrubber = self._run_redactor()
         self._pipeline_names = _names_in(self._steps, self.config.base_dir) | {

@@ -140,11 +140,20 @@ def mask_params(
 def register_secret_params(
     params: Mapping[str, Any], registry: SecretRegistry, patterns: Iterable[str] = ()
 ) -> None:
-    """Values of secret-looking parameters are secrets wherever else they show up."""
+    """Values of secret-looking parameters are secrets wherever else they show up.
+
+    Nested mappings (a step's ``params.options``) are searched too; only text is taken, so
+    a ``token_count: 100`` never masks every 100 in a message.
+    """
     patterns = tuple(patterns)
     for name, value in params.items():
-        reference = isinstance(value, str) and SECRET_REF.fullmatch(value.strip())
-        if looks_secret(name, patterns) and isinstance(value, (str, int)) and not reference:
+        if isinstance(value, Mapping):
+            register_secret_params(value, registry, patterns)
+        elif (
+            isinstance(value, str)
+            and looks_secret(name, patterns)
+            and not SECRET_REF.fullmatch(value.strip())
+        ):
             registry.add(value)
 
 

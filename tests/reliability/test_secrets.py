@@ -17,7 +17,9 @@ import pytest
 
 from odibi_core import cli
 from odibi_core.event_bus import EventBus
+from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import audit
+from odibi_core.step import Step
 
 PASSWORD = "S3cr3t-value"
 VAULT_VALUE = "vault-T0ken-42"
@@ -171,3 +173,56 @@ def test_what_is_masked_is_still_shown_as_masked(run_artefacts):
     assert "with credentials ***" in error
     assert "rerun what failed with:" in a["stderr"]
     assert "--param 'db_password=***'" in a["stderr"]
+
+
+def _steps(password_param: str) -> list[Step]:
+    return [
+        Step(layer="ingest", name="read", value="customers.csv", outputs={"data": "raw"}),
+        Step(
+            layer="transform",
+            name="rename",
+            type="sql",
+            value="SELECT id, email AS contact FROM raw",
+            inputs={"raw": "raw"},
+            outputs={"data": "renamed"},
+        ),
+        Step(
+            layer="transform",
+            name="fail_quoting",
+            type="function",
+            value="tests.reliability.secret_funcs:quote_values",
+            params={"password": password_param},
+            inputs={"data": "renamed"},
+            outputs={"data": "never"},
+        ),
+    ]
+
+
+def test_a_literal_secret_in_step_params_is_masked_in_messages(tmp_path, monkeypatch):
+    pd.DataFrame({"id": [1], "email": EMAILS[:1]}).to_csv(tmp_path / "customers.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    result = Orchestrator(steps=_steps("hunter2-literal"), engine_type="pandas").execute()
+    assert result.failed_nodes == ["fail_quoting"]
+    assert result.error.endswith("with credentials ***")
+    assert "hunter2-literal" not in json.dumps(result.tracker.to_lineage())
+
+
+def test_a_missing_secret_fails_its_step_naming_the_variable(tmp_path, monkeypatch, capsys):
+    pd.DataFrame({"id": [1], "email": EMAILS[:1]}).to_csv(tmp_path / "customers.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ODIBI_SECRET_JDBC_DB_PASSWORD", raising=False)
+    result = Orchestrator(
+        steps=_steps("{{secrets/jdbc/db-password}}"),
+        engine_type="pandas",
+        max_retries=2,
+        retry_delay=0,
+    ).execute()
+    assert result.failed_nodes == ["fail_quoting"]
+    assert result.node_states["rename"].value == "SUCCESS"
+    assert result.error == (
+        "step 'fail_quoting' failed: {{secrets/jdbc/db-password}} in the params of step "
+        "'fail_quoting' is not set: set the environment variable ODIBI_SECRET_JDBC_DB_PASSWORD "
+        "(export ODIBI_SECRET_JDBC_DB_PASSWORD=...), or run on Databricks, where key "
+        "db-password of scope jdbc is read with dbutils.secrets"
+    )
+    assert result.attempts["fail_quoting"] == 1  # not retried: it cannot succeed by waiting
