@@ -153,6 +153,59 @@ QUERIES = [
         "WHERE c.id IN (SELECT customer_id FROM orders) GROUP BY c.name",
         False,
     ),
+    # Where DuckDB differs from Spark by default, the pandas engine keeps Spark's answer.
+    (
+        "cast_fraction_to_integer_truncates",
+        "SELECT order_id, CAST(amount AS INT) AS whole, CAST(amount / 4 AS BIGINT) AS quarter, "
+        "CAST(1.5 AS INT) AS one, CAST(-1.5 AS INT) AS minus_one, "
+        "CAST(2.7 AS SMALLINT) AS two, TRY_CAST(amount AS INT) AS tried FROM orders",
+        False,
+    ),
+    (
+        "substr_from_position_zero",
+        "SELECT id, substr(name, 0, 3) AS a, substring(name, 0) AS b, substr(name, -3, 2) AS c, "
+        "substr(name, 2, -1) AS d, substr(name, id - 1, 2) AS e, substr(name, 1, qty - 1) AS f "
+        "FROM customers JOIN orders ON orders.customer_id = customers.id",
+        False,
+    ),
+    (
+        "utc_conversions_with_a_zone",
+        "SELECT id, to_utc_timestamp(signed_up, 'Europe/Amsterdam') AS utc, "
+        "from_utc_timestamp(signed_up, 'America/New_York') AS ny, "
+        "to_utc_timestamp(TIMESTAMP'2024-07-01 12:00:00', 'Asia/Tokyo') AS tokyo "
+        "FROM customers",
+        False,
+    ),
+    (
+        "like_with_escapes",
+        r"SELECT id, name LIKE 'B%' AS b, 'a_b' LIKE 'a\\_b' AS escaped, "
+        r"'axb' LIKE 'a\\_b' AS underscore_is_literal, '50%' LIKE '50!%' ESCAPE '!' AS bang, "
+        r"name NOT LIKE '%o%' AS no_o, 'a%b' ILIKE 'A\\%B' AS ilike FROM customers",
+        False,
+    ),
+    (
+        "timestamps_as_strings",
+        "SELECT id, CAST(signed_up AS STRING) AS s, "
+        "CAST(TIMESTAMP'2024-01-05 08:30:00.120' AS STRING) AS fraction, "
+        "date_format(signed_up, 'yyyy-MM-dd HH:mm:ss.SSS') AS ms, "
+        "date_format(signed_up, 'd/M/yy h:mm a, EEE MMM') AS loose, "
+        "CAST(to_date(signed_up) AS STRING) AS day FROM customers",
+        False,
+    ),
+    (
+        "logarithms_of_zero_and_negatives_are_null",
+        "SELECT order_id, ln(qty) AS l, log(2, qty) AS l2, log10(qty - 1) AS l10, "
+        "ln(amount) AS la, log(qty - 2, 8) AS base FROM orders",
+        False,
+    ),
+    (
+        "unix_timestamp_is_bigint_seconds",
+        "SELECT id, unix_timestamp(signed_up) AS from_ts, "
+        "unix_timestamp('2024-01-01 00:00:00') AS from_text, "
+        "unix_timestamp(date_format(signed_up, 'yyyy-MM-dd'), 'yyyy-MM-dd') AS from_day, "
+        "unix_timestamp(TIMESTAMP'1969-12-31 23:59:59.500') AS before_epoch FROM customers",
+        False,
+    ),
 ]
 
 
@@ -252,3 +305,16 @@ def test_samples_are_equal_for_the_same_data(engines, spark_inputs):
     ]
     assert pandas_engine.sample(CUSTOMERS, 2) == expected
     assert spark_engine.sample(spark_inputs["customers"], 2) == expected
+
+
+def test_a_datetime_pattern_duckdb_cannot_format_is_refused_naming_the_function(
+    engines, spark_inputs
+):
+    pandas_engine, spark_engine = engines
+    query = "SELECT id, date_format(signed_up, \"yyyy-MM-dd'T'HH:mm\") AS iso FROM customers"
+    with pytest.raises(EngineError, match=r"step 'iso': date_format cannot run on the pandas"):
+        pandas_engine.sql(query, {"customers": CUSTOMERS}, step="iso")
+    with pytest.raises(EngineError, match="run the step with engine: spark"):
+        pandas_engine.sql(query, {"customers": CUSTOMERS}, step="iso")
+    rows = spark_engine.sample(spark_engine.sql(query, spark_inputs, step="iso"), 1)
+    assert rows == [{"id": 1, "iso": "2024-01-05T08:30"}]

@@ -13,17 +13,34 @@ each logical input at a temp view private to one execution.
   ...) are cast to INTEGER, since DuckDB returns BIGINT.
 - ``date_add``/``date_sub``/``add_months`` return DATE, not TIMESTAMP.
 - ``dayofweek`` counts Sunday as 1, as Spark does.
+- ``CAST`` of a fractional number to an integer type truncates (Spark) instead of
+  rounding (DuckDB); a timestamp cast to a string has no ``+00`` suffix.
+- ``substr(s, 0, n)`` starts at the first character and a negative length gives ``''``.
+- ``to_utc_timestamp``/``from_utc_timestamp`` read and shift wall-clock time as Spark does.
+- ``LIKE`` takes ``\\`` as its escape character, as Spark does by default.
+- ``ln``/``log`` of zero or a negative number is NULL, not ``-inf`` or NaN.
+- ``unix_timestamp`` returns BIGINT whole seconds, for strings and timestamps alike.
+- Datetime patterns (``date_format``, ``to_timestamp``, ...) map Spark's letters to
+  DuckDB's; a pattern with letters DuckDB cannot format the same way is refused with a
+  message suggesting ``engine: spark``.
+
+Where types matter (the casts, ``unix_timestamp``) the columns' types come from the
+inputs' schemas (``column_types``), through sqlglot's type annotation.
 
 Query hints (``/*+ BROADCAST(t) */``) are dropped for DuckDB.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Mapping
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
 from sqlglot.tokens import TokenType
 
 from odibi_core.errors import EngineError
@@ -65,8 +82,16 @@ _SPARK_DATE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
 )
 
 
-def to_duckdb(spark_sql: str, *, step: str | None = None) -> str:
+def to_duckdb(
+    spark_sql: str,
+    *,
+    step: str | None = None,
+    column_types: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """Translate one Spark SQL statement to DuckDB SQL with Spark's semantics.
+
+    ``column_types`` maps each input table to ``{column: SQL type}`` (e.g. ``DOUBLE``);
+    without it only literals' types are known, and a cast of a column is left as written.
 
     Raises ``EngineError`` (not retryable) when the text does not parse as Spark SQL or
     uses something DuckDB cannot express.
@@ -75,7 +100,7 @@ def to_duckdb(spark_sql: str, *, step: str | None = None) -> str:
     # Hints steer Spark's planner and mean nothing to DuckDB.
     for hint in list(tree.find_all(exp.Hint)):
         hint.pop()
-    _keep_spark_semantics(tree)
+    _keep_spark_semantics(tree, step=step, column_types=column_types or {})
     try:
         return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as exc:
@@ -164,7 +189,12 @@ def parse_query(
     return tree
 
 
-def _keep_spark_semantics(tree: exp.Expression) -> None:
+def _keep_spark_semantics(
+    tree: exp.Expression,
+    *,
+    step: str | None = None,
+    column_types: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
     """Rewrite ``tree`` in place so DuckDB computes what Spark would."""
     # sqlglot reads Spark's CAST as a null-on-failure cast (Spark's legacy, non-ANSI mode);
     # under ANSI, Spark 4's default, a bad CAST raises. Only TRY_CAST returns null.
@@ -173,6 +203,14 @@ def _keep_spark_semantics(tree: exp.Expression) -> None:
             node.replace(
                 exp.Cast(this=node.this, to=node.args["to"], format=node.args.get("format"))
             )
+    _check_datetime_patterns(tree, step)
+    typed = _operand_types(tree, column_types or {})
+    _keep_spark_casts(tree, typed)
+    _keep_spark_unix_timestamp(tree, typed)
+    _keep_spark_substr(tree)
+    _keep_spark_time_zones(tree)
+    _keep_spark_like_escape(tree)
+    _keep_spark_logarithms(tree)
     for node in list(tree.find_all(exp.DayOfWeek)):
         _wrap(
             node,
@@ -193,6 +231,226 @@ def _keep_spark_semantics(tree: exp.Expression) -> None:
     divisions = list(tree.find_all(exp.Div, exp.IntDiv, exp.Mod, bfs=False))
     for node in reversed(divisions):
         _raise_on_zero_divisor(node)
+
+
+# --------------------------------------------------------------------------- operand types
+
+_INTEGRAL = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT}
+_INTEGRAL |= {exp.DataType.Type.BIGINT}
+_TIMESTAMPS = {
+    exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.TIMESTAMPTZ,
+    exp.DataType.Type.TIMESTAMPLTZ,
+    exp.DataType.Type.TIMESTAMPNTZ,
+}
+_OPERAND_KEY = "odibi_operand"
+
+
+def _typed_nodes(tree: exp.Expression) -> list[exp.Expression]:
+    """Nodes whose rewrite depends on their operand's type."""
+    casts = [
+        node
+        for node in tree.find_all(exp.Cast, exp.TryCast)
+        if node.to.this in _INTEGRAL or node.to.is_type(*exp.DataType.TEXT_TYPES)
+    ]
+    return casts + list(tree.find_all(exp.StrToUnix))
+
+
+def _operand_types(
+    tree: exp.Expression, column_types: Mapping[str, Mapping[str, str]]
+) -> dict[int, exp.DataType]:
+    """``id(node) -> type of node.this`` for the nodes of ``_typed_nodes``, where known.
+
+    sqlglot's qualifier and type annotation run on a copy, so the query DuckDB gets is
+    the user's, not the optimizer's version of it.
+    """
+    nodes = _typed_nodes(tree)
+    if not nodes:
+        return {}
+    for position, node in enumerate(nodes):
+        node.meta[_OPERAND_KEY] = position
+    copy = tree.copy()
+    for node in nodes:
+        node.meta.pop(_OPERAND_KEY, None)
+    schema = {table: dict(columns) for table, columns in column_types.items()}
+    # Should qualifying fail, literals are still typed below; columns stay unknown.
+    with contextlib.suppress(SqlglotError, KeyError, ValueError):
+        copy = qualify(copy, schema=schema, dialect="spark", validate_qualify_columns=False)
+    try:
+        annotate_types(copy, schema=schema, dialect="spark")
+    except (SqlglotError, KeyError, ValueError):
+        return {}
+    found: dict[int, exp.DataType] = {}
+    for node in copy.walk():
+        position = node.meta.get(_OPERAND_KEY) if node._meta else None  # noqa: SLF001
+        if position is not None and node.this is not None and node.this.type is not None:
+            found[id(nodes[position])] = node.this.type
+    return found
+
+
+def _keep_spark_casts(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -> None:
+    """Spark truncates a fractional number cast to an integer type; DuckDB rounds.
+
+    A timestamp cast to a string reads ``2024-01-05 08:30:00`` in Spark; DuckDB's
+    TIMESTAMPTZ would add ``+00``, so it is cast to a plain TIMESTAMP first (UTC).
+    """
+    for node in list(tree.find_all(exp.Cast, exp.TryCast)):
+        operand = typed.get(id(node))
+        if operand is None:
+            continue
+        if node.to.this in _INTEGRAL and operand.is_type(*exp.DataType.REAL_TYPES):
+            node.set("this", exp.Anonymous(this="TRUNC", expressions=[node.this]))
+        elif node.to.is_type(*exp.DataType.TEXT_TYPES) and operand.this in _TIMESTAMPS:
+            node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("TIMESTAMP")))
+
+
+def _keep_spark_unix_timestamp(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -> None:
+    """``unix_timestamp`` gives BIGINT whole seconds (floored), of a timestamp or a string."""
+    for node in list(tree.find_all(exp.StrToUnix)):
+        operand = typed.get(id(node))
+        value = node.this
+        if isinstance(value, exp.CurrentTimestamp) or (
+            operand is not None and (operand.this in _TIMESTAMPS or operand.this == _DATE)
+        ):
+            seconds: exp.Expression = exp.Anonymous(
+                this="EPOCH",
+                expressions=[exp.Cast(this=value, to=exp.DataType.build("TIMESTAMPTZ"))],
+            )
+            node.replace(_floored_bigint(seconds))
+            continue
+        if node.args.get("format") is None:
+            node.set("format", exp.Literal.string("%Y-%m-%d %H:%M:%S"))
+        _wrap(node, _floored_bigint)
+
+
+_DATE = exp.DataType.Type.DATE
+
+
+def _floored_bigint(seconds: exp.Expression) -> exp.Expression:
+    return exp.Cast(this=exp.Floor(this=seconds), to=exp.DataType.build("BIGINT"))
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _keep_spark_substr(tree: exp.Expression) -> None:
+    """Spark reads position 0 as 1, and a negative length as 0 (DuckDB counts backwards)."""
+    for node in list(tree.find_all(exp.Substring)):
+        start = node.args.get("start")
+        if start is not None:
+            node.set("start", _if_then(start, exp.EQ, 0, exp.Literal.number(1)))
+        length = node.args.get("length")
+        if length is not None:
+            node.set("length", _if_then(length, exp.LT, 0, exp.Literal.number(0)))
+
+
+def _if_then(
+    value: exp.Expression, comparison: type[exp.Binary], bound: int, then: exp.Expression
+) -> exp.Expression:
+    """``CASE WHEN value <comparison> bound THEN then ELSE value END``, folded for literals."""
+    if isinstance(value, exp.Literal) and value.is_int:
+        number = int(value.this)
+        holds = number == bound if comparison is exp.EQ else number < bound
+        return then if holds else value
+    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal):
+        return then if comparison is exp.LT else value
+    test = comparison(this=value.copy(), expression=exp.Literal.number(bound))
+    return exp.Case(ifs=[exp.If(this=test, true=then)], default=value)
+
+
+def _keep_spark_time_zones(tree: exp.Expression) -> None:
+    """``to_utc_timestamp(ts, tz)`` reads ts as wall-clock time in tz and gives the instant;
+    ``from_utc_timestamp(ts, tz)`` gives tz's wall-clock time at instant ts. Both are shown
+    in UTC (the session time zone of both engines)."""
+    for node in list(tree.find_all(exp.FromTimeZone)):
+        wall_clock = exp.Cast(
+            this=exp.Cast(this=node.this, to=exp.DataType.build("TIMESTAMPTZ")),
+            to=exp.DataType.build("TIMESTAMP"),
+        )
+        node.replace(_timezone(node.args["zone"], wall_clock))
+    for node in list(tree.find_all(exp.AtTimeZone)):
+        instant = exp.Cast(this=node.this, to=exp.DataType.build("TIMESTAMPTZ"))
+        node.replace(_timezone(exp.Literal.string("UTC"), _timezone(node.args["zone"], instant)))
+
+
+def _timezone(zone: exp.Expression, value: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="timezone", expressions=[zone, value])
+
+
+def _keep_spark_like_escape(tree: exp.Expression) -> None:
+    """Spark's LIKE treats ``\\`` as the escape character unless ESCAPE names another."""
+    for node in list(tree.find_all(exp.Like, exp.ILike)):
+        pattern = node.expression
+        if isinstance(node.parent, exp.Escape) or isinstance(pattern, exp.Any | exp.All):
+            continue
+        if isinstance(pattern, exp.Literal) and "\\" not in pattern.this:
+            continue
+        _wrap(node, lambda inner: exp.Escape(this=inner, expression=exp.Literal.string("\\")))
+
+
+def _keep_spark_logarithms(tree: exp.Expression) -> None:
+    """Spark's ``ln``/``log`` of zero or a negative number is NULL (DuckDB: -inf, NaN)."""
+    for node in list(tree.find_all(exp.Ln, exp.Log)):
+        operands = [node.this] if isinstance(node, exp.Ln) else [node.this, node.expression]
+        outside = [
+            exp.LTE(this=operand.copy(), expression=exp.Literal.number(0))
+            for operand in operands
+            if operand is not None
+        ]
+        condition = outside[0] if len(outside) == 1 else exp.or_(*outside)
+        _wrap(
+            node,
+            lambda inner, condition=condition: exp.Case(
+                ifs=[exp.If(this=condition, true=exp.Null())], default=inner
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- datetime patterns
+
+# sqlglot maps Spark's pattern letters to strftime codes when it parses; "strict" marks a
+# zero-padded code. What is left over are letters it could not map.
+_PATTERN_FUNCTIONS: dict[type[exp.Expression], str] = {
+    exp.TimeToStr: "date_format",
+    exp.UnixToStr: "from_unixtime",
+    exp.StrToTime: "to_timestamp",
+    exp.StrToUnix: "unix_timestamp",
+    exp.StrToDate: "to_date",
+    exp.TsOrDsToDate: "to_date",
+}
+_STRFTIME_CODE = re.compile(r"%-?[A-Za-z](?:strict)?")
+_ZONE_CODE = re.compile(r"%[Zz]")
+
+
+def _check_datetime_patterns(tree: exp.Expression, step: str | None) -> None:
+    """Map Spark's ``SSS`` (milliseconds) and refuse what DuckDB would format differently."""
+    for node in list(tree.find_all(*_PATTERN_FUNCTIONS)):
+        pattern = node.args.get("format")
+        if pattern is None:
+            continue
+        function = _PATTERN_FUNCTIONS[type(node)]
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise _refused(step, function, "its pattern is not a plain string literal")
+        text = pattern.this.replace("SSSSSS", "%f").replace("SSS", "%g")
+        rest = _STRFTIME_CODE.sub("", text)
+        leftover = sorted({char for char in rest if char.isalpha() or char == "'"})
+        if leftover:
+            raise _refused(
+                step,
+                function,
+                f"its pattern uses {', '.join(map(repr, leftover))}, which the pandas engine "
+                "cannot format as Spark does (quoted text and these letters are not mapped)",
+            )
+        if isinstance(node, exp.TimeToStr | exp.UnixToStr) and _ZONE_CODE.search(text):
+            raise _refused(step, function, "its pattern prints a time zone (z or Z)")
+        pattern.set("this", text)
+
+
+def _refused(step: str | None, function: str, why: str) -> EngineError:
+    return EngineError(
+        f"{_where(step)}{function} cannot run on the pandas engine: {why}; "
+        "run the step with engine: spark"
+    )
 
 
 def _wrap(node: exp.Expression, build: Callable[[exp.Expression], exp.Expression]) -> None:
