@@ -36,6 +36,7 @@ __all__ = [
     "TrackerSettings",
     "load_pipeline",
     "parse_pipeline",
+    "raise_on_resolved_params",
     "settings_with",
     "validate_steps",
 ]
@@ -508,6 +509,20 @@ def validate_steps(
     if cycle:
         problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
     return problems
+
+
+def raise_on_resolved_params(steps: Sequence[Step], *, where: str) -> None:
+    """Check params again once ``${params.x}`` is substituted, before any step runs.
+
+    ``--param mode=apend`` is then refused like a misspelled mode written in the file.
+    """
+    problems = [
+        f"{_python_ref(where, index, step)}: {problem}"
+        for index, step in enumerate(steps)
+        for problem in param_problems(step)
+    ]
+    if problems:
+        raise PipelineConfigError(problems)
 
 
 def _python_ref(where: str, index: int, step: Any) -> str:

@@ -21,6 +21,7 @@ from odibi_core.config import (
     StateLocation,
     TrackerSettings,
     load_pipeline,
+    raise_on_resolved_params,
     settings_with,
     validate_steps,
 )
@@ -140,6 +141,9 @@ class Orchestrator:
         self.warehouse = Path(warehouse) if warehouse is not None else None
         self._steps, self.parameters = resolve_parameters(
             self.config.steps, self.config.parameters, self.params
+        )
+        raise_on_resolved_params(
+            self._steps, where=str(self.config.source) if self.config.source else "<steps>"
         )
         self.dag = self._build_dag()
         # One registry per run: every secret value resolved or given, masked everywhere.

@@ -179,6 +179,23 @@ def test_a_misspelled_mode_writes_nothing(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "pipeline.yaml"]
 
 
+def test_a_misspelled_mode_given_as_a_runtime_parameter_writes_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    save = SAVE.replace("inputs:", "params: {mode: '${params.mode}'}, inputs:")
+    path = write_pipeline(tmp_path, [READ, save], head="parameters: {mode: overwrite}")
+    assert main(["validate", str(path)]) == 0
+
+    err = refused(capsys, "run", str(path), "--no-state", "--param", "mode=apend")
+
+    assert (
+        f"{path}, step 2 'save': write mode 'apend' is not one of overwrite, append, merge" in err
+    )
+    assert "(did you mean 'append'?)" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_options_reach_the_reader_and_writer_as_given(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_pipeline(
