@@ -163,7 +163,10 @@ class Orchestrator:
         redactor = Redactor(self.config.tracker.redact_columns, secrets=self.secrets)
         if not redactor.active:
             return redactor
-        ordered = [self.dag.step(name) for name in self.dag.topological_order()]
+        # The whole pipeline, not only a --select: a selected step may read what an
+        # unselected one renamed.
+        whole = DAGBuilder(self._steps).build()
+        ordered = [whole.step(name) for name in whole.topological_order()]
         return redactor.with_columns(all_derived(redaction_by_key(ordered, redactor.is_redacted)))
 
     @property
