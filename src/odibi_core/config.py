@@ -460,9 +460,15 @@ def _parse_tracker(raw: Any, where: str, problems: list[str]) -> TrackerSettings
 def _parse_state(raw: Any, where: str, problems: list[str]) -> StateLocation | None:
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("schema"), str):
+    if (
+        not isinstance(raw, Mapping)
+        or not isinstance(raw.get("schema"), str)
+        or not isinstance(raw.get("catalog", ""), str)
+        or set(raw) - {"schema", "catalog"}
+    ):
         problems.append(
-            f"{where}: 'state' must be a mapping with 'schema' (and optional 'catalog')"
+            f"{where}: 'state' must be a mapping with a text 'schema' (and optional 'catalog'), "
+            f"e.g. state: {{schema: odibi_state}}; got {raw!r}"
         )
         return None
     return StateLocation(schema=raw["schema"], catalog=raw.get("catalog"))

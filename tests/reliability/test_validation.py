@@ -263,6 +263,8 @@ BAD_FILES = [
     ("negative_max_workers", [READ, SAVE], "settings: {max_workers: -3}", "", ["settings.max_workers must be 1 or more, got -3"]),
     ("negative_retry_delay", [READ, SAVE], "settings: {retry_delay: -1}", "", ["settings.retry_delay must be 0 or more (seconds), got -1"]),
     ("negative_max_retries", [READ, SAVE], "settings: {max_retries: -1}", "", ["settings.max_retries must be 0 or more, got -1"]),
+    ("list_state_catalog", [READ, SAVE], "state: {schema: s, catalog: [c]}", "", ["'state' must be a mapping with a text 'schema' (and optional 'catalog')"]),
+    ("misspelled_state_key", [READ, SAVE], "state: {shcema: s}", "", ["'state' must be a mapping with a text 'schema'", "{'shcema': 's'}"]),
     ("duplicate_top_level_key", [READ, SAVE], "engine: spark", "line 3", ["duplicate key 'engine' (first given at line 2)"]),
     ("duplicate_step_key", [READ.replace("outputs:", "value: data/other.csv, outputs:"), SAVE], "", "line 4, step 1 'read'", ["duplicate key 'value' (first given at line 4)"]),
     ("duplicate_params_key", [READ, SAVE.replace("inputs:", "params: {mode: overwrite, mode: append}, inputs:")], "", "line 5, step 2 'save'", ["duplicate key 'mode' (first given at line 5)"]),
