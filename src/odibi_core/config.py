@@ -463,7 +463,7 @@ def _parse_state(raw: Any, where: str, problems: list[str]) -> StateLocation | N
     if (
         not isinstance(raw, Mapping)
         or not isinstance(raw.get("schema"), str)
-        or not isinstance(raw.get("catalog", ""), str)
+        or not isinstance(raw.get("catalog") or "", str)
         or set(raw) - {"schema", "catalog"}
     ):
         problems.append(
