@@ -222,7 +222,8 @@ def parse_pipeline(
             else:
                 refs.pop()
 
-    problems.extend(validate_steps(steps, refs=refs, parameters=parameters))
+    base_dir = source.resolve().parent if source else None
+    problems.extend(validate_steps(steps, refs=refs, parameters=parameters, base_dir=base_dir))
     if problems:
         raise PipelineConfigError(problems)
     return PipelineConfig(
@@ -483,8 +484,13 @@ def validate_steps(
     refs: Sequence[str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     where: str = "<steps>",
+    base_dir: str | Path | None = None,
 ) -> list[str]:
-    """Return every problem with a list of steps (empty when valid). Never raises."""
+    """Return every problem with a list of steps (empty when valid). Never raises.
+
+    Relative paths resolve against ``base_dir`` (the pipeline file's folder), else the
+    current directory.
+    """
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
         return [f"{where}: steps must be a list of Step(...) objects, got {type(steps).__name__}"]
     refs = list(refs) if refs else [_python_ref(where, i, s) for i, s in enumerate(steps)]
@@ -514,6 +520,9 @@ def validate_steps(
     cycle = find_cycle(steps)
     if cycle:
         problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
+    from odibi_core.targets import check_targets  # deferred: it resolves paths via the engine
+
+    problems.extend(check_targets(steps, refs, base_dir=base_dir))
     return problems
 
 

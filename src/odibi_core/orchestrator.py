@@ -45,6 +45,7 @@ from odibi_core.secrets import (
 )
 from odibi_core.snapshot import Redactor
 from odibi_core.step import ENGINES, NodeState, Step
+from odibi_core.targets import raise_on_unsafe_targets
 from odibi_core.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,12 @@ class Orchestrator:
         )
         raise_on_resolved_params(
             self._steps, where=str(self.config.source) if self.config.source else "<steps>"
+        )
+        # Targets built from ${params.x} are known only now.
+        raise_on_unsafe_targets(
+            self._steps,
+            base_dir=self.config.base_dir,
+            where=str(self.config.source) if self.config.source else "<steps>",
         )
         self.dag = self._build_dag()
         # One registry per run: every secret value resolved or given, masked everywhere.

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from odibi_core.engine.tables import TABLE_NAME, validate_table_name
 from odibi_core.errors import PipelineConfigError, did_you_mean
@@ -52,6 +53,15 @@ def resolve_path(value: str, base_dir: str | Path | None) -> tuple[str, Path | N
         path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
     path = path.resolve()
     return str(path), path
+
+
+def local_path(target: str) -> Path | None:
+    """The path on this machine that ``target`` names: a plain path or a ``file:`` URI."""
+    if target.lower().startswith("file:"):
+        return Path(urlsplit(target).path or "/")
+    if _URI.match(target):
+        return None
+    return Path(target)
 
 
 def locate(step: Step, base_dir: str | Path | None) -> DataLocation:
@@ -111,6 +121,77 @@ def data_files(path: Path) -> list[Path]:
     )
 
 
+# Names Spark and Databricks leave beside the data files of a file write.
+_SIDE_FILE = re.compile(r"^(_SUCCESS|_started_.*|_committed_.*|.*\.crc)$")
+_PARTITION_FOLDER = re.compile(r"^[^=]+=.*$")
+_SIDE_FOLDERS = ("_temporary",)  # Spark's working folder, left behind by a failed job
+_FORMAT_EXTENSIONS = {"csv": (".csv",), "json": (".json", ".jsonl"), "parquet": (".parquet",)}
+_COMPRESSIONS = ("", ".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst", ".zstd", ".xz", ".br")
+
+
+def check_replaceable(target: Path, fmt: str, *, step: str, limit: int = 5) -> None:
+    """Refuse a file write that would delete more than an earlier write of ``fmt`` left.
+
+    A file write replaces its target folder whole. That is only safe when the folder holds
+    nothing but ``part-*`` files of the same format, Spark's side files and ``col=value``
+    partition folders of such files; anything else (a pipeline's YAML, its inputs, a Delta
+    table) is refused before anything is deleted. An existing regular file is replaced
+    only when its name says it is of the same format.
+    """
+    if target.is_dir() and not target.is_symlink():
+        unexpected = unexpected_entries(target, fmt, limit=limit)
+        if not unexpected:
+            return
+        listed = ", ".join(unexpected) + (", ..." if len(unexpected) >= limit else "")
+        raise PipelineConfigError(
+            f"step '{step}': refusing to overwrite '{target}' with {fmt} files: the folder "
+            f"holds more than the output of an earlier {fmt} write ({listed}), and "
+            "nothing was deleted. Write to a new or empty folder, or remove those entries "
+            "yourself if they may go"
+        )
+    if target.exists() and not _is_format_file(target.name, fmt):
+        raise PipelineConfigError(
+            f"step '{step}': refusing to overwrite '{target}' with {fmt} files: it is an "
+            f"existing file that is not {fmt}, and nothing was deleted. Write to a new "
+            "folder, e.g. a name without that file's extension"
+        )
+
+
+def unexpected_entries(directory: Path, fmt: str, *, limit: int = 5) -> list[str]:
+    """Up to ``limit`` entries of ``directory`` that no earlier ``fmt`` write left there."""
+    found: list[str] = []
+    pending = [directory]
+    while pending and len(found) < limit:
+        folder = pending.pop(0)
+        for entry in sorted(folder.iterdir()):
+            is_folder = entry.is_dir() and not entry.is_symlink()
+            if is_folder and entry.name in _SIDE_FOLDERS:
+                continue
+            if is_folder and _PARTITION_FOLDER.match(entry.name):
+                pending.append(entry)
+                continue
+            if not is_folder and entry.is_file() and _is_written_file(entry.name, fmt):
+                continue
+            found.append(entry.relative_to(directory).as_posix() + ("/" if is_folder else ""))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _is_written_file(name: str, fmt: str) -> bool:
+    """A data file (``part-*``) of ``fmt`` or a side file of a Spark or pandas write."""
+    return bool(_SIDE_FILE.match(name)) or (name.startswith("part-") and _is_format_file(name, fmt))
+
+
+def _is_format_file(name: str, fmt: str) -> bool:
+    lowered = name.lower()
+    return any(
+        lowered.endswith(extension + compression)
+        for extension in _FORMAT_EXTENSIONS.get(fmt, ())
+        for compression in _COMPRESSIONS
+    )
+
+
 def path_exists(path: Path) -> bool:
     """True when ``path`` (or, for a glob, at least one match) exists."""
     if _GLOB_CHARS.search(str(path)):
@@ -131,6 +212,15 @@ def human_bytes(size: int) -> str:
 
 
 # --------------------------------------------------------------------------- delta log
+
+
+def latest_delta_version(log_dir: Path) -> int | None:
+    """The newest committed version of a local Delta table, from its log's file names."""
+    try:
+        versions = [int(m.group(1)) for e in log_dir.iterdir() if (m := _COMMIT.match(e.name))]
+    except OSError:
+        return None
+    return max(versions, default=None)
 
 
 def live_delta_files(log_dir: Path) -> dict[str, tuple[int, int | None]] | None:

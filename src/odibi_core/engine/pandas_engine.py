@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
-from odibi_core.engine.locations import data_files
+from odibi_core.engine.locations import check_replaceable, data_files
 from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.schema import (
     arrow_to_pandas,
@@ -168,6 +168,7 @@ class PandasEngineContext:
                 f"step '{step}': partition_by with {fmt} needs engine: spark; "
                 "the pandas engine partitions parquet and delta only"
             )
+        check_replaceable(Path(spec.target), fmt, step=step)
         try:
             _replace_directory(
                 Path(spec.target), lambda staging: _write_files(frame, spec, staging)

@@ -12,13 +12,11 @@ from typing import Any
 
 from odibi_core.config import WRITE_MODES
 from odibi_core.engine.base import WriteSpec
+from odibi_core.engine.failures import SparkError, SparkFailure, describe_failure
 from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 
 FILE_FORMATS = ("csv", "json", "parquet")
 DELTA_FORMATS = ("delta", "table")
-# SQLSTATE classes of errors that recur on retry: cardinality (e.g. a MERGE source row
-# matching twice), data (division by zero, bad casts), integrity, syntax and analysis.
-_DETERMINISTIC_SQLSTATE_CLASSES = ("21", "22", "23", "42")
 
 
 def check_write_spec(spec: WriteSpec, *, step: str) -> None:
@@ -85,12 +83,14 @@ def spark_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def spark_error(exc: BaseException, *, step: str | None, action: str) -> EngineError:
     """An ``EngineError`` for a failure raised by Spark, saying whether a retry can help.
 
-    Analysis and parse errors, and errors whose SQLSTATE says the data or the query is
-    at fault, are not retryable; a missing path names the path. Other Spark and Py4J
-    failures (lost executors, network) are retryable.
+    Retrying is decided by SQLSTATE (see ``engine.failures``): commit conflicts and
+    connection errors are retryable, data and analysis errors are not, and so is a missing
+    path, which the message names. Spark failures without a telling SQLSTATE (a lost
+    executor) stay retryable. When Spark wraps the error (``TASK_WRITE_FAILED``, a stage
+    failure), the message adds the root cause from the chain beneath it.
     """
     where = f"step '{step}': " if step else ""
-    condition = _exception_detail(exc, "getCondition") or _exception_detail(exc, "getErrorClass")
+    condition = _exception_detail(exc, "getCondition")
     if condition == "PATH_NOT_FOUND":
         parameters = _exception_detail(exc, "getMessageParameters") or {}
         path = parameters.get("path", "")
@@ -99,29 +99,42 @@ def spark_error(exc: BaseException, *, step: str | None, action: str) -> EngineE
             retryable=False,
         )
     message = _concise(str(exc))
-    if not _is_spark_exception(exc):
+    if not is_spark_exception(exc):
         retryable = isinstance(exc, OSError)
         return EngineError(
             f"{where}could not {action}: {type(exc).__name__}: {message}", retryable=retryable
         )
-    from pyspark.errors import AnalysisException
-
-    sqlstate = _exception_detail(exc, "getSqlState") or ""
-    deterministic = (
-        isinstance(exc, AnalysisException) or sqlstate[:2] in _DETERMINISTIC_SQLSTATE_CLASSES
+    failure = describe_failure(exc)
+    root = failure.root_cause_text()
+    if root:
+        message = f"{message}\nroot cause: {root}"
+    return SparkError(
+        f"{where}Spark could not {action}: {message}", failure, retryable=_retryable(exc, failure)
     )
-    return EngineError(f"{where}Spark could not {action}: {message}", retryable=not deterministic)
+
+
+def is_spark_exception(exc: BaseException) -> bool:
+    """Raised by PySpark, Py4J or delta-spark (classic or Connect)."""
+    errors = sys.modules.get("pyspark.errors")
+    if errors is not None and isinstance(exc, errors.PySparkException):
+        return True
+    return type(exc).__module__.startswith(("pyspark", "py4j", "delta"))
+
+
+def _retryable(exc: BaseException, failure: SparkFailure) -> bool:
+    if failure.transient:
+        return True
+    if failure.deterministic:
+        return False
+    # An analysis error whose condition has no SQLSTATE yet (a legacy one) still recurs.
+    base = sys.modules.get("pyspark.errors.exceptions.base")
+    return not (base is not None and isinstance(exc, base.AnalysisException))
 
 
 def _option_text(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
-
-
-def _is_spark_exception(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module.startswith("pyspark") or module.startswith("py4j")
 
 
 def _exception_detail(exc: BaseException, method: str) -> Any:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from odibi_core.engine import tables
 from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
 from odibi_core.engine.delta_write import DeltaTarget, write_delta
+from odibi_core.engine.locations import check_replaceable, latest_delta_version, local_path
 from odibi_core.engine.rules import (
     FILE_FORMATS,
     check_write_spec,
@@ -128,7 +129,10 @@ class SparkEngineContext:
                 for key in ("header", "inferSchema"):
                     if not any(k.lower() == key.lower() for k in options):
                         options[key] = "true"
-            if fmt in (*FILE_FORMATS, "delta"):
+            if fmt == "delta":
+                pinned = self._pinned(options, path=spec.source, step=step)
+                return self.spark.read.format("delta").options(**pinned).load(spec.source)
+            if fmt in FILE_FORMATS:
                 frame = self.spark.read.format(fmt).options(**options).load(spec.source)
                 if fmt == "csv" and "schema" not in {k.lower() for k in spec.options}:
                     frame = _widen_inferred_integers(frame)
@@ -136,14 +140,16 @@ class SparkEngineContext:
             if fmt == "table":
                 target = self.delta_target("table", spec.source, step=step)
                 if target.table is not None:
-                    return self.spark.read.options(**options).table(target.table)
+                    pinned = self._pinned(options, table=target.table, step=step)
+                    return self.spark.read.options(**pinned).table(target.table)
                 if not target.exists(self.spark):
                     raise EngineError(
                         f"step '{step}': table '{spec.source}' does not exist "
                         f"(locally it is the Delta table at {target.path}); "
                         "write it first with a store step of format table"
                     )
-                return self.spark.read.format("delta").options(**options).load(target.path)
+                pinned = self._pinned(options, path=target.path, step=step)
+                return self.spark.read.format("delta").options(**pinned).load(target.path)
         except OdibiError:
             raise
         except Exception as exc:
@@ -153,6 +159,41 @@ class SparkEngineContext:
             "use csv, json, parquet, delta or table"
         )
 
+    def _pinned(
+        self,
+        options: dict[str, Any],
+        *,
+        step: str,
+        path: str | None = None,
+        table: str | None = None,
+    ) -> dict[str, Any]:
+        """Reader options pinned to the Delta table's version at ingest (``versionAsOf``).
+
+        Spark reads lazily and an unpinned Delta read resolves the table's version only
+        when an action runs, so a step of the same run that overwrites the table would
+        change what this read returns. A step that pins a version or time itself keeps it.
+        """
+        if any(key.lower() in ("versionasof", "timestampasof") for key in options):
+            return options
+        version = self._current_version(path=path, table=table)
+        if version is None:
+            return options
+        log.debug("step '%s' reads %s at version %s", step, table or path, version)
+        return {**options, "versionAsOf": str(version)}
+
+    def _current_version(self, *, path: str | None, table: str | None) -> int | None:
+        """The table's current version; None when it has none yet (the read then says so)."""
+        local = local_path(path) if path is not None else None
+        if local is not None:
+            return latest_delta_version(local / "_delta_log")
+        name = table if table is not None else "delta.`" + str(path).replace("`", "``") + "`"
+        try:
+            rows = self.spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").select("version").collect()
+        except Exception as exc:  # a missing table: the read itself reports it
+            log.debug("no Delta version for %s: %s", name, exc)
+            return None
+        return int(rows[0][0]) if rows else None
+
     # -- writes -----------------------------------------------------------------------
 
     def write(self, frame: Frame, spec: WriteSpec, *, step: str) -> WriteResult:
@@ -161,7 +202,7 @@ class SparkEngineContext:
         fmt = spec.format.lower()
         try:
             if fmt in FILE_FORMATS:
-                return self._write_files(frame, spec, fmt)
+                return self._write_files(frame, spec, fmt, step=step)
             target = self.delta_target(fmt, spec.target, step=step)
             return write_delta(self.spark, frame, target, spec, step=step)
         except OdibiError:
@@ -178,7 +219,12 @@ class SparkEngineContext:
             return DeltaTarget(table=target)
         return DeltaTarget(path=str(tables.local_table_path(target, self._warehouse)))
 
-    def _write_files(self, frame: DataFrame, spec: WriteSpec, fmt: str) -> WriteResult:
+    def _write_files(
+        self, frame: DataFrame, spec: WriteSpec, fmt: str, *, step: str
+    ) -> WriteResult:
+        local = local_path(spec.target)
+        if local is not None:  # remote folders are not listed: validation guards their roots
+            check_replaceable(local, fmt, step=step)
         options = spark_options(spec.options)
         if fmt == "csv" and not any(k.lower() == "header" for k in options):
             options["header"] = "true"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.errors import StateError
 from odibi_core.state.location import StateTableRef
 from odibi_core.state.lock import table_lock
@@ -135,10 +136,11 @@ class DeltaStateTable:
                     .option("txnAppId", txn_app_id)
                     .option("txnVersion", str(txn_version))
                 )
-                if self.ref.path is not None:
-                    writer.save(str(self.ref.path))
-                else:
-                    writer.saveAsTable(self.ref.name)
+                # Another writer's commit (a catalog table has no local lock) conflicts
+                # with this one; txnAppId makes appending again safe.
+                retry_commit_conflicts(
+                    lambda: _save(writer, self.ref), what=f"an append to state table {self.ref}"
+                )
             except Exception as exc:
                 raise StateError(
                     f"could not append {len(values)} row(s) to state table {self.ref} "
@@ -236,6 +238,13 @@ class DeltaStateTable:
         return T.StructType(
             [T.StructField(name, spark_types[kind], nullable=True) for name, kind in self.columns]
         )
+
+
+def _save(writer: Any, ref: StateTableRef) -> None:
+    if ref.path is not None:
+        writer.save(str(ref.path))
+    else:
+        writer.saveAsTable(ref.name)
 
 
 def _from_epoch_micros(value: int | None) -> datetime | None:
