@@ -1,7 +1,8 @@
 """The ``odibi`` command.
 
-Exit codes: 0 success, 1 pipeline failure, 2 configuration error. A user's mistake is
-one clear message; ``--debug`` shows the traceback.
+Exit codes: 0 success, 1 pipeline failure (or a run its state tables could not record),
+2 configuration error, 130 Ctrl-C, 143 SIGTERM. A user's mistake is one clear message;
+``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -9,12 +10,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from odibi_core.errors import OdibiError, PipelineConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: the run stops the way Ctrl-C stops it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
     except PipelineConfigError as exc:
         if args.debug:
             raise
@@ -36,15 +46,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
         print(
-            "interrupted: no new step was started; steps still running were abandoned",
+            f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: no new step was "
+            "started; steps still running were abandoned",
             file=sys.stderr,
         )
         sys.stderr.flush()
         sys.stdout.flush()
         # Worker threads running user code cannot be stopped; exiting now beats waiting on them.
-        os._exit(130)
+        os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into ``Terminated`` on the main thread while a command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set on the main thread
+        return
+
+    def terminate(signum, frame) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_config_error(exc: PipelineConfigError) -> None:
@@ -211,7 +240,12 @@ def _cmd_run(args) -> int:
         print(
             f"run {result.run_id}: {result.success_count}/{len(result.node_states)} steps succeeded in {result.duration_ms} ms"
         )
+        if result.state_error:
+            print(f"error: {result.state_error}", file=sys.stderr)
+            return EXIT_FAILED
         return EXIT_OK if written_ok else EXIT_FAILED
+    if result.state_error:
+        print(f"error: {result.state_error}", file=sys.stderr)
     print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
     rerun = steps_to_rerun(orchestrator.dag, result)
     command = rerun_command(args, rerun, orchestrator.config.tracker.secret_params)

@@ -45,6 +45,10 @@ _STEP_FIELDS = {f.name for f in fields(Step)}
 _REQUIRED_STEP_FIELDS = ("layer", "name")
 
 
+# Seconds a lifecycle hook may run before the run goes on without it (null: no limit).
+DEFAULT_HOOK_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Execution settings. Each can come from the pipeline file or the Orchestrator."""
@@ -56,7 +60,7 @@ class Settings:
     retry_backoff: float = 2.0
     fail_fast: bool = False
     release_data: bool = True
-    hook_timeout: float | None = None
+    hook_timeout: float | None = DEFAULT_HOOK_TIMEOUT
     duckdb_threads: int | None = None
     auto_max_rows: int = 1_000_000
     auto_max_bytes: int = 256 * 1024 * 1024

@@ -2,8 +2,9 @@
 
 The orchestrator emits the six lifecycle events with their payloads; user hooks (alerts,
 metrics, lineage) subscribe to them. Hooks run in priority order, then in registration
-order. A hook that fails never fails the pipeline: its error is logged and recorded in
-``hook_errors``, and the next hook runs.
+order. A hook that fails never fails the pipeline: its error (an exception, or a call to
+``sys.exit``) is logged and recorded in ``hook_errors``, and the next hook runs. Each hook
+call is time-bounded, by default to ``DEFAULT_HOOK_TIMEOUT`` seconds.
 
 Pure Python: no pandas or pyspark import.
 """
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from odibi_core.config import DEFAULT_HOOK_TIMEOUT
 from odibi_core.errors import OdibiError, did_you_mean
 from odibi_core.hooks import create_metrics_export_hook, create_summary_hook
 
@@ -114,13 +116,14 @@ class EventBus:
     """Delivers lifecycle events to hooks; safe to use from many threads at once.
 
     ``strict=True`` re-raises a hook's error instead of recording it (useful in tests).
-    ``hook_timeout`` (seconds) runs each hook call on a daemon thread and abandons calls
-    that take longer, recording them as timeouts.
+    ``hook_timeout`` (seconds, default 30) runs each hook call on a daemon thread and
+    abandons calls that take longer, recording them as timeouts; ``None`` calls hooks on
+    the emitting thread with no bound.
     """
 
     events = events
 
-    def __init__(self, strict: bool = False, hook_timeout: float | None = None):
+    def __init__(self, strict: bool = False, hook_timeout: float | None = DEFAULT_HOOK_TIMEOUT):
         if hook_timeout is not None and not hook_timeout > 0:
             raise ValueError(
                 f"EventBus hook_timeout must be a positive number of seconds or None, "
@@ -221,18 +224,18 @@ class EventBus:
                 hook(payload)
             else:
                 self._call_with_timeout(event_type, hook, payload)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit in a hook ends the hook, not the run
             if self.strict:
                 raise
             self._record_failure(event_type, hook, payload, exc)
 
     def _call_with_timeout(self, event_type: str, hook: Hook, payload: dict[str, Any]) -> None:
-        raised: list[Exception] = []
+        raised: list[BaseException] = []
 
         def run() -> None:
             try:
                 hook(payload)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raised.append(exc)
 
         name = hook_name(hook)
@@ -251,14 +254,17 @@ class EventBus:
             raise raised[0]
 
     def _record_failure(
-        self, event_type: str, hook: Hook, payload: Mapping[str, Any], exc: Exception
+        self, event_type: str, hook: Hook, payload: Mapping[str, Any], exc: BaseException
     ) -> None:
         name = hook_name(hook)
+        message = (
+            f"the hook called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else str(exc)
+        )
         failure = HookFailure(
             event_type=event_type,
             hook_name=name,
             error_type=type(exc).__name__,
-            error_message=str(exc),
+            error_message=message,
             traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
         with self._lock:
@@ -270,8 +276,8 @@ class EventBus:
             _step_suffix(payload),
             failure.error_type,
             failure.error_message,
-            exc_info=exc,
         )
+        logger.debug("hook '%s' failed on event '%s'", name, event_type, exc_info=exc)
 
     def _record_timeout(
         self, event_type: str, name: str, payload: Mapping[str, Any], thread: threading.Thread
@@ -326,6 +332,7 @@ def _step_suffix(payload: Mapping[str, Any]) -> str:
 
 
 __all__ = [
+    "DEFAULT_HOOK_TIMEOUT",
     "LIFECYCLE_EVENTS",
     "EventBus",
     "EventPriority",

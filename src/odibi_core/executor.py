@@ -70,7 +70,12 @@ class RetryPolicy:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Errors say whether retrying can help; unknown errors (I/O, user code) may be transient."""
+    """Errors say whether retrying can help; unknown errors (I/O, user code) may be transient.
+
+    ``sys.exit`` in a step is deliberate: running the step again would only exit again.
+    """
+    if isinstance(error, SystemExit):
+        return False
     return bool(getattr(error, "retryable", True))
 
 
@@ -222,8 +227,10 @@ class DAGExecutor:
     def _run_with_retries(self, name: str) -> BaseException | None:
         """Run a step until it succeeds, fails for good, or the run is cancelled.
 
-        Never raises (except on Ctrl-C): whatever goes wrong, hooks included, ends the step
-        as FAILED, so the scheduler loop and the run's closing events always happen.
+        Never raises (except on Ctrl-C): whatever goes wrong while the step runs, hooks
+        included, ends the step as FAILED, so the scheduler loop and the run's closing events
+        always happen. Once the step's work succeeded, nothing (a failing ``node_complete``
+        hook, a ``sys.exit`` in one) turns it into a failure or runs it again.
         """
         step = self.dag.step(name)
         allowed = self.retry.retries_for(step)
@@ -240,9 +247,6 @@ class DAGExecutor:
                 outcome = self.runner(
                     step, attempt, lambda: self._set_state(name, NodeState.EXECUTING)
                 )
-                self._set_state(name, outcome.status)
-                self.observer.step_succeeded(step, outcome, attempt, _ms_since(started))
-                return None
             except KeyboardInterrupt as error:
                 self.cancel()
                 self._fail_for_good(step, error, attempt, attempt_started)
@@ -266,6 +270,19 @@ class DAGExecutor:
                 if self._cancelled.wait(delay):
                     # The run was cancelled while this step waited: its failure is final.
                     return self._fail_for_good(step, error, attempt, attempt_started)
+            else:
+                self._succeed(step, outcome, attempt, started)
+                return None
+
+    def _succeed(self, step: Step, outcome: StepOutcome, attempt: int, started: float) -> None:
+        """Record a finished step. What goes wrong after its work is done never re-runs it."""
+        try:
+            self._set_state(step.name, outcome.status)
+            self.observer.step_succeeded(step, outcome, attempt, _ms_since(started))
+        except (Exception, SystemExit):  # noqa: BLE001 - the step's work is done and kept
+            with self._lock:
+                self._states[step.name] = outcome.status
+            log.exception("reporting the success of step '%s' failed", step.name)
 
     def _fail_for_good(
         self, step: Step, error: BaseException, attempt: int, attempt_started: float

@@ -244,6 +244,7 @@ class Orchestrator:
             warehouse=self.warehouse,
             pipeline_name=self.pipeline_name,
             run_id=self.run_id,
+            dag=self.dag,
         )
         runner = SecretResolvingRunner(runner, SecretResolver(self.secrets))
         executor = DAGExecutor(
@@ -268,7 +269,7 @@ class Orchestrator:
             result = self._result(report, start, data_map, tracker, engines)
             events.pipeline_finished(result)
             if tracker and self.config.state is not None:
-                self._write_audit(tracker)
+                result.state_error = self._write_audit(tracker)
             result.spark_started = engines.spark_started
         finally:
             engines.close()
@@ -343,24 +344,35 @@ class Orchestrator:
         """A message as it may be shown: secrets and, with redaction on, quoted values masked."""
         return self._scrubber.scrub(message, self._pipeline_names)
 
-    def _write_audit(self, tracker: Tracker) -> None:
+    def _write_audit(self, tracker: Tracker) -> str | None:
+        """Record the run in the state tables; what went wrong, or ``None``.
+
+        The run's targets are written by then, so a failure here does not fail the run: it
+        is returned, kept in ``result.state_error``, and the CLI exits 1 with it.
+        """
         from odibi_core.engine.session import get_spark
         from odibi_core.state.audit import AuditStore
+        from odibi_core.state.location import AUDIT_TABLE, RUNS_TABLE
 
-        store = AuditStore(
-            self.config.state,
-            spark_provider=lambda: get_spark(self.spark, warehouse=self.warehouse),
-            warehouse=self.warehouse,
-        )
+        location = self.config.state
         try:
+            store = AuditStore(
+                location,
+                spark_provider=lambda: get_spark(self.spark, warehouse=self.warehouse),
+                warehouse=self.warehouse,
+            )
             store.write_lineage(tracker.to_lineage())
         except Exception as exc:  # noqa: BLE001 - the run's data is written; losing audit rows is reported, not fatal
-            log.error(
-                "could not write the audit rows of %s to %s: %s",
-                self.execution_id,
-                self.config.state.qualified,
-                exc,
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = (
+                f"the pipeline's targets were written, but run {self.execution_id} could not "
+                f"be recorded in state tables {location.table(AUDIT_TABLE)} and "
+                f"{location.table(RUNS_TABLE)}: {type(exc).__name__}: {first_line}; "
+                "fix the state location, or run with --no-state"
             )
+            log.error("%s", message)
+            return message
+        return None
 
 
 def _state_location(value: str | StateLocation | None) -> StateLocation | None:

@@ -30,6 +30,8 @@ class RunResult:
     errors: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     spark_started: bool = False
+    # Set when the run could not be recorded in the state tables (its targets were written).
+    state_error: str | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.keys():

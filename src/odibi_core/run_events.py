@@ -130,6 +130,8 @@ class RunEvents:
         self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
     ) -> None:
         message = self.o.error_text(error, step.name)
+        # The full traceback, user code included, for --debug (one line without it).
+        log.debug("step '%s' failed on attempt %d", step.name, attempt, exc_info=error)
         if self.tracker:
             self.tracker.attempt_failed(step.name, message)
             if not will_retry:

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from odibi_core.config import Settings
+from odibi_core.dag import DAG
 from odibi_core.data_map import DataMap
-from odibi_core.errors import OdibiError, StepExecutionError
+from odibi_core.errors import OdibiError
 from odibi_core.executor import StepOutcome
 from odibi_core.snapshot import Snapshot
 from odibi_core.step import NodeState, Step
+from odibi_core.step_errors import blame_lazy_step, user_code_error
 from odibi_core.tracker import Tracker
 
 
@@ -42,8 +44,10 @@ class PipelineStepRunner:
         warehouse: Path | None,
         pipeline_name: str,
         run_id: str,
+        dag: DAG | None = None,
     ):
         self.engines = engines
+        self.dag = dag
         self.data_map = data_map
         self.tracker = tracker
         self.default_engine = default_engine
@@ -87,6 +91,7 @@ class PipelineStepRunner:
     def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> StepOutcome:
         from odibi_core.nodes import run_node
 
+        counted_upstream: list = []
         try:
             decision = self.engine_for(step)
             engine = self.engines.get(decision.name)
@@ -96,6 +101,7 @@ class PipelineStepRunner:
                 logical: self.engines.convert(self.data_map.get(key), decision.name)
                 for logical, key in step.inputs.items()
             }
+            counted_upstream = self._upstream_observations(step, engine)
             watched = self._observations_user_code_may_settle(step, engine)
             mark_executing()
             result = run_node(
@@ -107,12 +113,12 @@ class PipelineStepRunner:
                 pipeline=self.pipeline_name,
                 run_id=self.run_id,
             )
-        except OdibiError:
-            raise  # already names the step and says whether a retry can help
-        except Exception as exc:  # user code or I/O: name the step, keep it retryable
-            raise StepExecutionError(
-                step.name, f"{type(exc).__name__}: {exc}", retryable=True
-            ) from exc
+        except OdibiError as exc:
+            self._distrust_counts_of_failed_action(step, counted_upstream, exc)
+            raise blame_lazy_step(exc, step, self._steps_upstream(step)) from exc.__cause__
+        except (Exception, SystemExit) as exc:  # user code or I/O: name the step and the line
+            self._distrust_counts_of_failed_action(step, counted_upstream, exc)
+            raise user_code_error(step, exc) from exc
         if watched:
             self.tracker.distrust_fired(
                 watched,
@@ -162,6 +168,38 @@ class PipelineStepRunner:
 
     def _observations_user_code_may_settle(self, step: Step, engine: Any) -> list:
         """Deferred counts of a Spark function step's inputs: user code may act on them."""
+    def _upstream_observations(self, step: Step, engine: Any) -> list:
+        """Deferred counts a Spark action of this step may fire: all of its upstream's."""
+        if self.tracker is None or self.dag is None or engine.name != "spark":
+            return []
+        keys = {
+            key
+            for name in self.dag.upstream_of(step.name)
+            for key in self.dag.step(name).output_keys
+        }
+        return self.tracker.pending_observations(sorted(keys))
+
+    def _distrust_counts_of_failed_action(
+        self, step: Step, observations: list, error: BaseException
+    ) -> None:
+        """A count observed by an action that failed is not the output's row count."""
+        if self.tracker is None or not observations:
+            return
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.tracker.distrust_fired(
+            observations,
+            f"the action of step '{step.name}' that counted it failed ({reason[:300]}), "
+            "so the count would be partial",
+        )
+
+    def _steps_upstream(self, step: Step) -> list[Step]:
+        """The steps ``step`` depends on, nearest first."""
+        if self.dag is None:
+            return []
+        upstream = self.dag.upstream_of(step.name)
+        order = [n for n in reversed(self.dag.topological_order()) if n in upstream]
+        return [self.dag.step(name) for name in order]
+
         if self.tracker is None or engine.name != "spark" or step.kind != "function":
             return []
         return self.tracker.pending_observations(step.input_keys)

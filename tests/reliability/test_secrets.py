@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from odibi_core import cli
+from odibi_core.config import StateLocation
 from odibi_core.event_bus import EventBus
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import audit
@@ -226,3 +227,32 @@ def test_a_missing_secret_fails_its_step_naming_the_variable(tmp_path, monkeypat
         "db-password of scope jdbc is read with dbutils.secrets"
     )
     assert result.attempts["fail_quoting"] == 1  # not retried: it cannot succeed by waiting
+
+
+@pytest.mark.spark
+def test_audit_and_runs_tables_read_back_hold_no_secret(
+    spark, spark_warehouse, tmp_path, monkeypatch
+):
+    pd.DataFrame({"id": [1, 2, 3], "email": EMAILS}).to_csv(tmp_path / "customers.csv", index=False)
+    (tmp_path / "pipeline.yaml").write_text(textwrap.dedent(PIPELINE))
+    monkeypatch.setenv("ODIBI_SECRET_SCOPE_KEY", VAULT_VALUE)
+    monkeypatch.chdir(tmp_path)
+    result = Orchestrator(
+        pipeline="pipeline.yaml",
+        params={"db_password": PASSWORD},
+        state_schema="secret_state",
+        spark=spark,
+        warehouse=spark_warehouse,
+    ).execute()
+    assert result.failed_nodes == ["fail_quoting"]
+    store = audit.AuditStore(
+        StateLocation(schema="secret_state"),
+        spark_provider=lambda: spark,
+        warehouse=spark_warehouse,
+    )
+    stored = store.read_run(result.run_id)
+    assert len(stored["runs"]) == 1 and len(stored["steps"]) == 5
+    assert json.loads(stored["runs"][0]["params_json"]) == {"db_password": "***"}
+    text = json.dumps(stored, default=str)
+    assert "cannot load contact '***'" in text
+    assert [v for v in (PASSWORD, VAULT_VALUE, *EMAILS) if v in text] == []
