@@ -369,7 +369,30 @@ def format_lineage(lineage: dict) -> str:
         )
         if step.get("error_message") and step["status"] != "SUCCESS":
             lines.append(f"      {step['error_message']}")
+        lines.extend(f"      {line}" for line in _write_lines(step))
     return "\n".join(lines)
+
+
+def _write_lines(step: dict) -> list[str]:
+    """A Delta write's versions, and how to undo it."""
+    write = step.get("write")
+    if not write:
+        return []
+    table, mode = write.get("table"), write.get("mode")
+    if write.get("already_committed"):
+        reason = (step.get("after_snapshot") or {}).get("count_reason") or "already committed"
+        return [f"{table}: {mode} {reason.split(';')[0]}; nothing was written again"]
+    if write.get("created"):
+        return [
+            f"{table}: {mode} wrote version {write.get('version_after')}, "
+            "created by this run (drop it to undo)"
+        ]
+    lines = [
+        f"{table}: {mode} version {write.get('version_before')} -> {write.get('version_after')}"
+    ]
+    if write.get("restore"):
+        lines.append(f"  undo with: {write['restore']}")
+    return lines
 
 
 def _n(value) -> str:

@@ -46,6 +46,14 @@ def _rows(value: Any) -> str:
     return "-" if value is None else f"{value:,} rows"
 
 
+def _note(data: dict[str, Any]) -> str:
+    """`` (already committed by run X as version N)`` for an append Delta skipped, else ``""``."""
+    reason = data.get("count_reason")
+    if data.get("count_source") != "already_committed" or not reason:
+        return ""
+    return f" ({reason.split(';')[0]})"
+
+
 class _ProgressHooks:
     def attach(self, bus: EventBus) -> None:
         for event in _LIFECYCLE:
@@ -73,6 +81,7 @@ class LiveProgress(_ProgressHooks):
         self._tasks: dict[str, TaskID] = {}
         self._total: TaskID | None = None
         self.final_states: dict[str, str] = {}
+        self._notes: dict[str, str] = {}
 
     def _set(self, name: str, state: str, **fields: Any) -> None:
         style = _STATE_STYLE.get(state, "")
@@ -113,7 +122,10 @@ class LiveProgress(_ProgressHooks):
 
     def on_node_complete(self, data: dict[str, Any]) -> None:
         with self._lock:
-            self._finish(data["step_name"], data["status"], _rows(data.get("row_count")))
+            self._notes[data["step_name"]] = _note(data)
+            self._finish(
+                data["step_name"], data["status"], _rows(data.get("row_count")) + _note(data)
+            )
 
     def on_node_error(self, data: dict[str, Any]) -> None:
         with self._lock:
@@ -143,7 +155,7 @@ class LiveProgress(_ProgressHooks):
                     self._finish(name, step["status"], _rows(step.get("row_count")))
                 elif name in self._tasks and step.get("row_count") is not None:
                     self._progress.update(
-                        self._tasks[name], rows=_rows(step["row_count"])
+                        self._tasks[name], rows=_rows(step["row_count"]) + self._notes.get(name, "")
                     )  # settled counts
             self._progress.refresh()
             self._progress.stop()
@@ -176,7 +188,8 @@ class PlainProgress(_ProgressHooks):
 
     def on_node_complete(self, data: dict[str, Any]) -> None:
         self._line(
-            f"{data['step_name']} {data['status']} in {data['duration_ms']} ms, {_rows(data.get('row_count'))}"
+            f"{data['step_name']} {data['status']} in {data['duration_ms']} ms, "
+            f"{_rows(data.get('row_count'))}{_note(data)}"
         )
 
     def on_node_error(self, data: dict[str, Any]) -> None:

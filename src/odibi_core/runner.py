@@ -141,6 +141,7 @@ class PipelineStepRunner:
             written = next(iter(inputs.values()), None)
             written_from = self.tracker.get(step.name).before_snapshot
             after = self.tracker.snapshot_written(written, engine, result.write, written_from)
+            self.tracker.record_write(step.name, result.write)
         row_count = after.row_count if after is not None else _free_count(result, inputs, engine)
         count_source = (
             after.count_source
@@ -161,6 +162,7 @@ class PipelineStepRunner:
                 "engine": decision.name,
                 "engine_reason": decision.reason,
                 "count_source": count_source,
+                "count_reason": _count_reason(after, result),
                 "schema": list(after.schema) if after is not None else [],
                 "outputs": dict(step.outputs),
             },
@@ -216,6 +218,13 @@ class PipelineStepRunner:
         return frame, self.tracker.snapshot_pandas(
             frame, engine, sample_source="file_scan" if file_scan else "in_memory"
         )
+
+
+def _count_reason(after: Snapshot | None, result: Any) -> str | None:
+    """Why the count is what it is (e.g. an append already committed), for the progress view."""
+    if after is not None:
+        return after.count_reason
+    return result.write.count_reason if result.write is not None else None
 
 
 def _free_count(result: Any, inputs: dict[str, Any], engine: Any) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -59,6 +60,8 @@ class StepExecution:
     input_snapshots: dict[str, Snapshot] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    # A Delta write's versions before and after, and the RESTORE that undoes it.
+    write: dict[str, Any] | None = None
 
     @property
     def schema_diff(self) -> dict[str, list]:
@@ -72,7 +75,7 @@ class StepExecution:
         return after - before
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "step_name": self.step_name,
             "layer": self.layer,
             "engine": self.engine,
@@ -92,6 +95,9 @@ class StepExecution:
             "schema_diff": self.schema_diff,
             "row_delta": self.row_delta,
         }
+        if self.write is not None:  # only steps that wrote Delta have one
+            data["write"] = dict(self.write)
+        return data
 
 
 @dataclass
@@ -121,6 +127,10 @@ class Tracker:
         self.pipeline_name = pipeline_name
         self.run_id = run_id
         self.execution_id = execution_id or run_id
+        # Unique to this execution even when a new process reuses the run id (its attempt
+        # starts at 1 again): the audit's idempotency key includes it. Kept in the lineage,
+        # so a retried audit write of the same execution stays a no-op.
+        self.execution_token = secrets.token_hex(8)
         self.settings = settings or TrackerSettings()
         self.redactor = redactor or Redactor(self.settings.redact_columns)
         self.start_time: datetime | None = None
@@ -329,11 +339,18 @@ class Tracker:
         """What a store/publish wrote: the commit's row count, and a sample of data written anyway."""
         if engine.name == "pandas":
             snapshot = self.snapshot_pandas(frame, engine, sample_source="written")
-            if write is not None and write.rows is not None:
+            if write is not None and (
+                write.rows is not None or write.count_source == "already_committed"
+            ):
                 snapshot.row_count, snapshot.count_source = write.rows, write.count_source
+                snapshot.count_reason = write.count_reason
             return snapshot
         snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="unknown")
-        if write is not None and write.rows is not None:
+        if write is not None and write.count_source == "already_committed":
+            # Nothing was written now: the rows are the earlier commit's, when it was found.
+            snapshot.row_count, snapshot.count_source = write.rows, write.count_source
+            snapshot.count_reason = write.count_reason
+        elif write is not None and write.rows is not None:
             snapshot.row_count, snapshot.count_source = write.rows, write.count_source
         elif written_from is not None:
             # Same rows as the input: share its (possibly deferred) count.
@@ -359,6 +376,14 @@ class Tracker:
         else:
             snapshot.sample_source = "off" if not self.sample_rows else "skipped"
         return snapshot
+
+    def record_write(self, step_name: str, write: Any) -> None:
+        """Keep a Delta write's versions and undo statement in the step's record."""
+        recovery = write.recovery() if write is not None else None
+        with self._lock:
+            record = self._records.get(step_name)
+            if record is not None and recovery is not None:
+                record.write = recovery
 
     def pending_observations(self, data_keys: list[str]) -> list[_Deferred]:
         """The not-yet-fired observations on these data keys' outputs."""
@@ -437,6 +462,7 @@ class Tracker:
             "pipeline_name": self.pipeline_name,
             "run_id": self.run_id,
             "execution_id": self.execution_id,
+            "execution_token": self.execution_token,
             "start_time": iso(start),
             "end_time": iso(end),
             "total_duration_ms": total,

@@ -34,18 +34,56 @@ class WriteSpec:
     # Exactly-once appends: Delta txnAppId/txnVersion (set by the state layer).
     txn_app_id: str | None = None
     txn_version: int | None = None
+    # The run whose txnAppId this is, named when Delta skips an append it already has.
+    run_id: str | None = None
+    # MERGE rows whose key has a NULL: "error" refuses them, "insert" inserts them unmatched.
+    merge_null_keys: str = "error"
+    # Column patterns (names or globs) whose values an error message must not show.
+    redact_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write reports. ``rows`` is None only when the format cannot tell for free."""
+    """What a write reports. ``rows`` is None only when the format cannot tell for free.
+
+    A Delta write also says how to undo it: ``version_before`` is the table's version just
+    before the write's commit (``delta_version``); ``created`` means the write created the
+    table, so there is no version to restore to.
+    """
 
     rows: int | None
     rows_inserted: int | None = None
     rows_updated: int | None = None
     delta_version: int | None = None
-    count_source: str = "unknown"  # "commit_metrics" | "in_memory" | "unknown"
+    # "commit_metrics" | "in_memory" | "already_committed" | "unknown"
+    count_source: str = "unknown"
     sample: list[dict[str, Any]] | None = None  # rows of what was written, when free
+    count_reason: str | None = None  # why the count is what it is, e.g. already committed
+    version_before: int | None = None
+    created: bool = False
+    mode: str | None = None  # overwrite | append | merge, for Delta writes
+    table_sql: str | None = None  # the Delta table as SQL text, e.g. delta.`/path`
+
+    @property
+    def restore_sql(self) -> str | None:
+        """The statement that undoes this overwrite or merge; None when there is none."""
+        if self.table_sql is None or self.version_before is None or self.mode == "append":
+            return None
+        return f"RESTORE TABLE {self.table_sql} TO VERSION AS OF {self.version_before}"
+
+    def recovery(self) -> dict[str, Any] | None:
+        """The lineage's ``write`` record of a Delta write: versions, and how to undo it."""
+        if self.table_sql is None:
+            return None
+        return {
+            "table": self.table_sql,
+            "mode": self.mode,
+            "version_before": self.version_before,
+            "version_after": self.delta_version,
+            "created": self.created,
+            "already_committed": self.count_source == "already_committed",
+            "restore": self.restore_sql,
+        }
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from odibi_core import faults
 from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.rules import spark_error, spark_options
 from odibi_core.errors import EngineError, PipelineConfigError
+from odibi_core.snapshot import REDACTED, Redactor
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -39,6 +40,9 @@ _DATA_OPERATIONS = (
 )
 # The session conf that tags a MERGE is shared by every thread of the session.
 _session_tag_lock = threading.Lock()
+# Duplicated merge keys named in the error: enough to find the problem, few enough to read.
+_SHOWN_KEYS = 5
+_ROWS_COLUMN, _NULL_KEY_COLUMN = "_odibi_rows", "_odibi_null_key"
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,22 @@ class _DeltaWrite:
         self.target = target
         self.spec = spec
         self.step = step
-        self.tag = spec.commit_tag or f"odibi:{uuid.uuid4().hex}"
+        self.tag = spec.commit_tag or f"{self._txn_tag_prefix or 'odibi:'}{uuid.uuid4().hex}"
+
+    @property
+    def _txn_tag_prefix(self) -> str | None:
+        """The tag prefix of an exactly-once append, the same in every execution of the run,
+        so a later execution finds the commit that made Delta skip its append."""
+        if self.spec.mode != "append" or self.spec.txn_app_id is None:
+            return None
+        return f"{self.spec.txn_app_id}#{self.spec.txn_version}@"
 
     def run(self, frame: DataFrame) -> WriteResult:
         spec = self.spec
         exists = self.target.exists(self.spark)
         if spec.mode == "merge":
             self._check_merge_keys(frame)
+            self._check_merge_key_values(frame)
         if spec.mode == "merge" and exists:
             self._merge(frame)
         else:
@@ -166,6 +179,64 @@ class _DeltaWrite:
                 f"update_columns; its columns are {', '.join(frame.columns)}"
             )
 
+    def _check_merge_key_values(self, frame: DataFrame) -> None:
+        """Refuse a source whose merge keys repeat, or are NULL (unless NULLs are inserted).
+
+        Delta refuses a MERGE whose source rows match one target row twice, but only once
+        the key exists in the target: the first MERGE into a new table would store the
+        duplicates, and every later MERGE would fail. This costs one aggregation over the
+        source (Delta's MERGE reads the source again); the groups are cut to a handful
+        before anything reaches the driver.
+        """
+        from functools import reduce
+
+        from pyspark.sql import functions as F
+
+        keys = [F.col(_quote(k)) for k in self.spec.merge_keys]
+        null_key = reduce(lambda a, b: a | b, [k.isNull() for k in keys])
+        groups = frame.groupBy(*keys).agg(
+            F.count(F.lit(1)).alias(_ROWS_COLUMN), F.max(null_key).alias(_NULL_KEY_COLUMN)
+        )
+        repeated, has_null = F.col(_ROWS_COLUMN) > 1, F.col(_NULL_KEY_COLUMN)
+        if self.spec.merge_null_keys == "insert":
+            problem = repeated & ~has_null  # NULL keys are inserted, never matched
+        else:
+            problem = repeated | has_null
+        found = groups.where(problem).orderBy(has_null.asc()).limit(_SHOWN_KEYS + 1).collect()
+        found = sorted(found, key=lambda row: [(v is None, str(v)) for v in row])
+        duplicates = [row for row in found if not row[_NULL_KEY_COLUMN]]
+        if duplicates:
+            raise self._merge_key_error(duplicates, "has more than one row for")
+        if found:
+            raise self._merge_key_error(found, "has NULL in the merge keys for")
+
+    def _merge_key_error(self, rows: list[Any], problem: str) -> EngineError:
+        redactor = Redactor(self.spec.redact_columns)
+        names = list(self.spec.merge_keys)
+        masked = [redactor.is_redacted(name) for name in names]
+        shown = [
+            "(" + ", ".join(REDACTED if m else _key_text(v) for m, v in zip(masked, row)) + ")"
+            for row in rows[:_SHOWN_KEYS]
+        ]
+        more = ", and more" if len(rows) > _SHOWN_KEYS else ""
+        keys = ", ".join(names)
+        if "NULL" in problem:
+            fix = (
+                "fill or filter the NULL keys before the store, or set "
+                "params.merge_null_keys: insert to insert those rows without matching them"
+            )
+        else:
+            fix = (
+                "make the keys unique before the store (deduplicate, or aggregate the rows "
+                "of each key), or add the column that tells the rows apart to merge_keys"
+            )
+        # Never retried: the same data fails the same way. Nothing was committed.
+        return EngineError(
+            f"step '{self.step}': cannot merge into {self.target.label}: the data {problem} "
+            f"merge key ({keys}) = {', '.join(shown)}{more}; {fix}",
+            retryable=False,
+        )
+
     def _check_append_schema(self, frame: DataFrame) -> None:
         if self.target.table is not None:
             table_fields = self.spark.table(self.target.table).schema.fields
@@ -200,21 +271,22 @@ class _DeltaWrite:
         )
 
     def _result(self) -> WriteResult:
-        commit = self._find_commit()
+        from pyspark.sql import functions as F
+
+        commit = self._find_commit(F.col("userMetadata") == self.tag)
         if commit is None:
-            if self.spec.mode == "append" and self.spec.txn_app_id is not None:
-                # Delta skipped the append: this txnAppId/txnVersion was committed before.
-                log.info("step %s: append to %s already committed", self.step, self.target.label)
-                return WriteResult(rows=0, rows_inserted=0, count_source="commit_metrics")
+            if self._txn_tag_prefix is not None:
+                return self._already_committed()
             log.warning(
                 "step %s: commit tagged %s not found in the history of %s",
                 self.step,
                 self.tag,
                 self.target.label,
             )
-            return WriteResult(rows=None, count_source="unknown")
+            return WriteResult(rows=None, count_source="unknown", mode=self.spec.mode)
         metrics = commit["operationMetrics"] or {}
         version = int(commit["version"])
+        undo = self._undo(version)
         if commit["operation"] == "MERGE":
             inserted = int(metrics.get("numTargetRowsInserted", 0))
             updated = int(metrics.get("numTargetRowsUpdated", 0))
@@ -222,8 +294,8 @@ class _DeltaWrite:
                 rows=inserted + updated,
                 rows_inserted=inserted,
                 rows_updated=updated,
-                delta_version=version,
                 count_source="commit_metrics",
+                **undo,
             )
         rows = int(metrics.get("numOutputRows", 0))
         created_by_merge = self.spec.mode == "merge"
@@ -231,18 +303,53 @@ class _DeltaWrite:
             rows=rows,
             rows_inserted=rows if created_by_merge else None,
             rows_updated=0 if created_by_merge else None,
-            delta_version=version,
             count_source="commit_metrics",
+            **undo,
         )
 
-    def _find_commit(self) -> Any:
+    def _undo(self, version: int) -> dict[str, Any]:
+        """The versions around the write's commit. Commits are serial, so the table as it
+        was just before this write is ``version - 1``; version 0 is the table's creation."""
+        return {
+            "delta_version": version,
+            "version_before": version - 1 if version > 0 else None,
+            "created": version == 0,
+            "mode": self.spec.mode,
+            "table_sql": self.target.sql_ref,
+        }
+
+    def _already_committed(self) -> WriteResult:
+        """Delta skipped the append: its txnAppId/txnVersion was committed before, by an
+        earlier execution of this run (a retry, resume, repair or reused run id)."""
+        from pyspark.sql import functions as F
+
+        earlier = self._find_commit(F.col("userMetadata").startswith(self._txn_tag_prefix))
+        run = self.spec.run_id or "an earlier execution"
+        reason = f"already committed by run {run}"
+        rows, undo = None, {"mode": self.spec.mode, "table_sql": self.target.sql_ref}
+        if earlier is not None:
+            undo = self._undo(int(earlier["version"]))
+            rows = int((earlier["operationMetrics"] or {}).get("numOutputRows", 0))
+            reason += f" as version {undo['delta_version']}"
+        reason += "; Delta skipped this append, so nothing was written again"
+        log.info("step %s: append to %s %s", self.step, self.target.label, reason)
+        return WriteResult(
+            rows=rows,
+            rows_inserted=rows,
+            count_source="already_committed",
+            count_reason=reason,
+            **undo,
+        )
+
+    def _find_commit(self, tagged: Any) -> Any:
+        """The latest data commit whose ``userMetadata`` matches ``tagged``, or None."""
         from pyspark.sql import functions as F
 
         table = self.target.delta_table(self.spark)
         for window in _HISTORY_WINDOWS:
             history = table.history(window) if window else table.history()
             found = (
-                history.where(F.col("userMetadata") == self.tag)
+                history.where(tagged)
                 .where(F.col("operation").isin(*_DATA_OPERATIONS))
                 .orderBy(F.col("version").desc())
                 .select("version", "operation", "operationMetrics")
@@ -289,6 +396,11 @@ def session_commit_tag(spark: SparkSession, tag: str) -> Iterator[None]:
 
 def _quote(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
+
+
+def _key_text(value: Any) -> str:
+    """A key value as an error shows it: quoted text (so redaction of messages finds it)."""
+    return "NULL" if value is None else "'" + str(value) + "'"
 
 
 def _sql_string(text: str) -> str:

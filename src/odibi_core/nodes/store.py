@@ -110,6 +110,8 @@ def write_spec_for(
         properties=dict(properties or {}),
         txn_app_id=txn_app_id,
         txn_version=0 if txn_app_id else None,
+        run_id=run_id,
+        merge_null_keys=str(step.params.get("merge_null_keys", "error")).lower(),
     )
 
 

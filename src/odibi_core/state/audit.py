@@ -47,6 +47,8 @@ RUNS_COLUMNS: tuple[Column, ...] = (
     ("databricks_run_id", "string"),
     ("params_json", "string"),
     ("recorded_at", "timestamp"),
+    # Added after the first layout: appends evolve older tables (see DeltaStateTable.append).
+    ("execution_token", "string"),
 )
 
 AUDIT_COLUMNS: tuple[Column, ...] = (
@@ -78,6 +80,9 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("databricks_task_key", "string"),
     ("databricks_run_id", "string"),
     ("recorded_at", "timestamp"),
+    # Added after the first layout: appends evolve older tables (see DeltaStateTable.append).
+    ("write_json", "string"),
+    ("execution_token", "string"),
 )
 
 # Step fields stored as JSON text: lineage key -> audit column.
@@ -90,6 +95,8 @@ _STEP_JSON_FIELDS = {
     "input_snapshots": "input_snapshots_json",
     "schema_diff": "schema_diff_json",
 }
+# Stored as JSON text, and present in a step of the lineage only when recorded.
+_OPTIONAL_STEP_JSON_FIELDS = {"write": "write_json"}
 _STEP_TEXT_FIELDS = ("step_name", "layer", "engine", "engine_reason", "status", "error_message")
 _SUMMARY_FIELDS = (
     "total_steps",
@@ -149,6 +156,7 @@ def run_row_from_lineage(
         "databricks_run_id": _text(databricks.get("run_id")),
         "params_json": _to_json(lineage.get("params")),
         "recorded_at": datetime.now(timezone.utc),
+        "execution_token": lineage.get("execution_token"),
     }
 
 
@@ -160,6 +168,7 @@ def audit_row_from_step(
     pipeline_name: str | None,
     odibi_version: str | None,
     databricks: Mapping[str, Any] | None = None,
+    execution_token: str | None = None,
 ) -> dict[str, Any]:
     """The ``odibi_audit`` row of one step execution (a step dict of the lineage)."""
     where = f"run {execution_id}, step {step.get('step_name')!r}"
@@ -183,6 +192,8 @@ def audit_row_from_step(
         "databricks_task_key": _text(databricks.get("task_key")),
         "databricks_run_id": _text(databricks.get("run_id")),
         "recorded_at": datetime.now(timezone.utc),
+        **{column: _to_json(step.get(key)) for key, column in _OPTIONAL_STEP_JSON_FIELDS.items()},
+        "execution_token": execution_token,
     }
 
 
@@ -229,6 +240,7 @@ class AuditStore:
                 pipeline_name=run_row["pipeline_name"],
                 odibi_version=run_row["odibi_version"],
                 databricks=databricks,
+                execution_token=run_row["execution_token"],
             )
             for step in lineage.get("steps") or []
         ]
@@ -252,7 +264,16 @@ class AuditStore:
             (row["databricks_task_key"] for row in step_rows if row.get("databricks_task_key")),
             None,
         )
-        suffix = f"{execution_id}:{task_key}" if task_key else execution_id
+        # The run id is reused on purpose (resume, retry, repair, ODIBI_RUN_ID), and a new
+        # process starts again at attempt 1, so the execution id alone may repeat: Delta
+        # would then skip the second execution's rows. The execution token, made once per
+        # execute() and kept in the lineage, tells them apart, while a retried write of the
+        # same lineage reuses it and stays a no-op. Lineage without a token (written before
+        # tokens existed) keys on the execution id as it always did.
+        key = execution_id
+        if run_row.get("execution_token"):
+            key = f"{execution_id}#{run_row['execution_token']}"
+        suffix = f"{key}:{task_key}" if task_key else key
         self.audit.append(step_rows, txn_app_id=f"odibi:audit:{suffix}", txn_version=0)
         faults.reached("audit_write")  # ODIBI_FAULT=kill_during:audit_write
         self.runs.append([run_row], txn_app_id=f"odibi:runs:{suffix}", txn_version=0)
@@ -263,9 +284,14 @@ class AuditStore:
         """``runs``: one row per execution of the run; ``steps``: its audit rows, ordered by
         execution, then start time."""
         runs = sorted(self.runs.read({"run_id": run_id}), key=_execution_order)
+        rank = {(row["execution_id"], row["execution_token"]): i for i, row in enumerate(runs)}
         steps = sorted(
             self.audit.read({"run_id": run_id}),
-            key=lambda row: (*_execution_order(row), *_time_order(row)),
+            key=lambda row: (
+                *_attempt_order(row),
+                rank.get((row["execution_id"], row["execution_token"]), len(rank)),
+                *_time_order(row),
+            ),
         )
         return {"runs": runs, "steps": steps}
 
@@ -287,7 +313,7 @@ class AuditStore:
                 f"run '{run_id}' is not in state table {self.tables.runs.name}{hint}; "
                 "check the run id, and that the state location is the one the run used"
             )
-        executions = [row["execution_id"] for row in stored["runs"]]
+        executions = list(dict.fromkeys(row["execution_id"] for row in stored["runs"]))
         if execution_id is None:
             execution_id = executions[-1]
         elif execution_id not in executions:
@@ -295,8 +321,14 @@ class AuditStore:
                 f"run '{run_id}' has no execution '{execution_id}'; "
                 f"its executions are {', '.join(executions)}"
             )
-        run = next(row for row in stored["runs"] if row["execution_id"] == execution_id)
-        steps = [row for row in stored["steps"] if row["execution_id"] == execution_id]
+        # Processes reusing a run id may repeat an execution id: the latest one is shown.
+        run = [row for row in stored["runs"] if row["execution_id"] == execution_id][-1]
+        steps = [
+            row
+            for row in stored["steps"]
+            if row["execution_id"] == execution_id
+            and row["execution_token"] == run["execution_token"]
+        ]
         return lineage_from_rows(run, steps)
 
 
@@ -319,6 +351,8 @@ def lineage_from_rows(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]
         lineage["error"] = run["error"]
     if run.get("params_json") is not None:
         lineage["params"] = json.loads(run["params_json"])
+    if run.get("execution_token") is not None:
+        lineage["execution_token"] = run["execution_token"]
     return lineage
 
 
@@ -337,6 +371,9 @@ def _step_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         text = row[column]
         step[key] = None if text is None else json.loads(text)
     step["row_delta"] = row["row_delta"]
+    for key, column in _OPTIONAL_STEP_JSON_FIELDS.items():
+        if row.get(column) is not None:
+            step[key] = json.loads(row[column])
     return step
 
 
@@ -400,11 +437,18 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _execution_order(row: Mapping[str, Any]) -> tuple[int, str]:
+def _attempt_order(row: Mapping[str, Any]) -> tuple[int, str]:
     """Executions sort by attempt number (``<run_id>.<attempt>``), so ``.10`` follows ``.9``."""
     execution_id = row["execution_id"] or ""
     match = _ATTEMPT_SUFFIX.search(execution_id)
     return (int(match.group(1)) if match else 0, execution_id)
+
+
+def _execution_order(row: Mapping[str, Any]) -> tuple[int, str, bool, datetime | None]:
+    """Run rows by attempt; executions that share an id (processes reusing a run id) by
+    when they were recorded."""
+    recorded = row.get("recorded_at")
+    return (*_attempt_order(row), recorded is None, recorded)
 
 
 def _time_order(row: Mapping[str, Any]) -> tuple[bool, datetime | None, str]:

@@ -130,11 +130,15 @@ class DeltaStateTable:
             try:
                 # One file per commit: state rows are few, and small files slow every read.
                 frame = spark.createDataFrame(values, schema=self._struct_type()).coalesce(1)
+                # mergeSchema: a column added to the layout in a later version is added to
+                # a table an earlier version created, instead of failing the append. Only
+                # this framework's own columns ever reach a state table.
                 writer = (
                     frame.write.format("delta")
                     .mode("append")
                     .option("txnAppId", txn_app_id)
                     .option("txnVersion", str(txn_version))
+                    .option("mergeSchema", "true")
                 )
                 # Another writer's commit (a catalog table has no local lock) conflicts
                 # with this one; txnAppId makes appending again safe.
@@ -207,9 +211,19 @@ class DeltaStateTable:
         ]
 
     def _load(self, spark: SparkSession) -> DataFrame:
+        """The table, with columns of the current layout that an older table lacks as NULL."""
+        from pyspark.sql import functions as F
+
         if self.ref.path is not None:
-            return spark.read.format("delta").load(str(self.ref.path))
-        return spark.read.table(self.ref.name)
+            frame = spark.read.format("delta").load(str(self.ref.path))
+        else:
+            frame = spark.read.table(self.ref.name)
+        present = {name.lower() for name in frame.columns}
+        types = {field.name: field.dataType for field in self._struct_type().fields}
+        for name, _ in self.columns:
+            if name.lower() not in present:
+                frame = frame.withColumn(name, F.lit(None).cast(types[name]))
+        return frame
 
     def _check_columns(self, names: Sequence[str]) -> None:
         unknown = [name for name in names if name not in self.column_names]

@@ -1,0 +1,217 @@
+"""Delta writes a user can trust: MERGE keys checked before the commit, reused run ids
+reported instead of silently skipped, and every overwrite or merge undoable from the lineage."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from odibi_core import Step
+from odibi_core.cli import main
+from odibi_core.config import StateLocation
+from odibi_core.orchestrator import Orchestrator
+from odibi_core.state import AuditStore
+
+pytestmark = pytest.mark.spark
+
+
+def _version(spark, path: Path) -> int:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}`").agg({"version": "max"}).first()[0]
+
+
+def _rows(spark, path: Path) -> list[tuple]:
+    return sorted(
+        (tuple(r) for r in spark.read.format("delta").load(str(path)).collect()),
+        key=lambda row: tuple((v is None, v) for v in row),
+    )
+
+
+def _merge(spark, tmp_path: Path, source: pd.DataFrame, target: Path, **params):
+    """Run one pipeline: read ``source`` from csv, merge it into ``target`` on ``id``."""
+    csv = tmp_path / f"source_{uuid.uuid4().hex[:6]}.csv"
+    source.to_csv(csv, index=False)
+    steps = [
+        Step(layer="ingest", name="read", value=str(csv), outputs={"data": "raw"}),
+        Step(
+            layer="store",
+            name="save",
+            value=str(target),
+            params={"format": "delta", "mode": "merge", "merge_keys": ["id"], **params},
+            inputs={"data": "raw"},
+        ),
+    ]
+    return Orchestrator(
+        steps=steps, engine_type="spark", spark=spark, max_retries=2, retry_delay=0.0
+    ).execute()
+
+
+@pytest.mark.parametrize("target_exists", [True, False], ids=["later_merge", "first_merge"])
+def test_merge_with_duplicate_keys_is_refused_before_the_commit(spark, tmp_path, target_exists):
+    target = tmp_path / "customers"
+    if target_exists:
+        spark.createDataFrame([(1, "a"), (9, "z")], "id int, name string").write.format(
+            "delta"
+        ).save(str(target))
+    before = _rows(spark, target) if target_exists else None
+    version = _version(spark, target) if target_exists else None
+
+    source = pd.DataFrame({"id": [1, 1, 2, 2, 2, 3], "name": list("abcdef")})
+    result = _merge(spark, tmp_path, source, target)
+
+    assert not result.success
+    message = result.errors["save"]
+    assert f"cannot merge into {target}" in message
+    assert "has more than one row for merge key (id) = ('1'), ('2')" in message
+    assert "'3'" not in message
+    assert "make the keys unique before the store" in message
+    assert result.attempts["save"] == 1  # deterministic: never retried
+    if target_exists:
+        assert _version(spark, target) == version
+        assert _rows(spark, target) == before
+    else:
+        assert not target.exists()  # the first merge no longer creates a table of duplicates
+
+
+def test_merge_with_null_keys_is_refused_unless_they_are_inserted(spark, tmp_path):
+    target = tmp_path / "customers"
+    spark.createDataFrame([(1, "a")], "id int, name string").write.format("delta").save(str(target))
+    source = pd.DataFrame({"id": [1, None, None], "name": ["A", "n1", "n2"]})
+
+    refused = _merge(spark, tmp_path, source, target)
+    assert not refused.success
+    message = refused.errors["save"]
+    assert f"cannot merge into {target}: the data has NULL in the merge keys for" in message
+    assert "merge key (id) = (NULL)" in message
+    assert "params.merge_null_keys: insert" in message
+    assert refused.attempts["save"] == 1
+    assert _version(spark, target) == 0
+
+    inserted = _merge(spark, tmp_path, source, target, merge_null_keys="insert")
+    assert inserted.success, inserted.error
+    assert _rows(spark, target) == [(1, "A"), (None, "n1"), (None, "n2")]
+    # NULL keys never match: the same source again inserts its NULL-key rows again.
+    again = _merge(spark, tmp_path, source, target, merge_null_keys="insert")
+    assert again.success, again.error
+    assert sorted(r.name for r in spark.read.format("delta").load(str(target)).collect()) == [
+        "A",
+        "n1",
+        "n1",
+        "n2",
+        "n2",
+    ]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A pipeline folder with its own warehouse (state tables) and working directory."""
+    monkeypatch.setenv("ODIBI_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    return tmp_path
+
+
+def _pipeline(folder: Path, mode: str) -> Path:
+    path = folder / "pipeline.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            pipeline: events
+            engine: spark
+            steps:
+              - {{layer: ingest, name: read, value: data/events.csv, outputs: {{data: raw}}}}
+              - layer: store
+                name: save
+                value: out/events
+                params: {{format: delta, mode: {mode}}}
+                inputs: {{data: raw}}
+            """
+        )
+    )
+    return path
+
+
+def test_reusing_a_run_id_reports_the_append_as_already_committed_and_keeps_both_audits(
+    spark, project, monkeypatch, capsys
+):
+    pd.DataFrame({"id": [1, 2, 3]}).to_csv(project / "data/events.csv", index=False)
+    pipeline = _pipeline(project, "append")
+    monkeypatch.setenv("ODIBI_RUN_ID", "nightly-7")
+
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    first = capsys.readouterr()
+    assert "already committed" not in first.err
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    second = capsys.readouterr()
+
+    assert "save SUCCESS" in second.err
+    assert "3 rows (already committed by run nightly-7 as version 0)" in second.err
+    assert spark.read.format("delta").load(str(project / "out/events")).count() == 3
+
+    store = AuditStore(StateLocation(schema="odibi_state"), spark_provider=lambda: spark)
+    stored = store.read_run("nightly-7")
+    assert [row["execution_id"] for row in stored["runs"]] == ["nightly-7.1", "nightly-7.1"]
+    assert len({row["execution_token"] for row in stored["runs"]}) == 2
+    assert len(stored["steps"]) == 4  # both executions' rows, in execution order
+    assert [row["count_source"] for row in stored["steps"] if row["step_name"] == "save"] == [
+        "commit_metrics",
+        "already_committed",
+    ]
+    latest = store.to_lineage("nightly-7")
+    save = next(step for step in latest["steps"] if step["step_name"] == "save")
+    assert save["after_snapshot"]["count_reason"].startswith(
+        "already committed by run nightly-7 as version 0; Delta skipped this append"
+    )
+
+    assert main(["lineage", "nightly-7"]) == 0
+    assert "append already committed by run nightly-7 as version 0" in capsys.readouterr().out
+
+
+def test_lineage_shows_the_restore_that_undoes_an_overwrite(spark, project, capsys):
+    data = project / "data/events.csv"
+    pipeline = _pipeline(project, "overwrite")
+    target = project / "out/events"
+
+    pd.DataFrame({"id": [1, 2, 3]}).to_csv(data, index=False)
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    first_run = _run_id(capsys.readouterr().out)
+    pd.DataFrame({"id": [7]}).to_csv(data, index=False)
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    second_run = _run_id(capsys.readouterr().out)
+
+    assert main(["lineage", first_run]) == 0
+    created = capsys.readouterr().out
+    assert (
+        f"delta.`{target}`: overwrite wrote version 0, created by this run (drop it to undo)"
+        in created
+    )
+
+    assert main(["lineage", second_run]) == 0
+    shown = capsys.readouterr().out
+    restore = f"RESTORE TABLE delta.`{target}` TO VERSION AS OF 0"
+    assert f"delta.`{target}`: overwrite version 0 -> 1" in shown
+    assert f"undo with: {restore}" in shown
+
+    store = AuditStore(StateLocation(schema="odibi_state"), spark_provider=lambda: spark)
+    write = next(s for s in store.to_lineage(second_run)["steps"] if s["step_name"] == "save")
+    assert write["write"] == {
+        "table": f"delta.`{target}`",
+        "mode": "overwrite",
+        "version_before": 0,
+        "version_after": 1,
+        "created": False,
+        "already_committed": False,
+        "restore": restore,
+    }
+
+    assert _rows(spark, target) == [(7,)]
+    spark.sql(restore)
+    assert _rows(spark, target) == [(1,), (2,), (3,)]
+
+
+def _run_id(stdout: str) -> str:
+    line = next(line for line in stdout.splitlines() if line.startswith("run "))
+    return line.split()[1].rstrip(":")
