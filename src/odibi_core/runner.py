@@ -114,10 +114,10 @@ class PipelineStepRunner:
                 run_id=self.run_id,
             )
         except OdibiError as exc:
-            self._distrust_counts_of_failed_action(step, counted_upstream, exc)
+            self._distrust_counts_of_failed_action(step, counted_upstream)
             raise blame_lazy_step(exc, step, self._steps_upstream(step)) from exc.__cause__
         except (Exception, SystemExit) as exc:  # user code or I/O: name the step and the line
-            self._distrust_counts_of_failed_action(step, counted_upstream, exc)
+            self._distrust_counts_of_failed_action(step, counted_upstream)
             raise user_code_error(step, exc) from exc
         if watched:
             self.tracker.distrust_fired(
@@ -181,17 +181,15 @@ class PipelineStepRunner:
         }
         return self.tracker.pending_observations(sorted(keys))
 
-    def _distrust_counts_of_failed_action(
-        self, step: Step, observations: list, error: BaseException
-    ) -> None:
+    def _distrust_counts_of_failed_action(self, step: Step, observations: list) -> None:
         """A count observed by an action that failed is not the output's row count."""
         if self.tracker is None or not observations:
             return
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # The error itself is in the step's record; quoting it here could leak a value.
         self.tracker.distrust_fired(
             observations,
-            f"the action of step '{step.name}' that counted it failed ({reason[:300]}), "
-            "so the count would be partial",
+            f"the action of step '{step.name}' that counted it failed, so the count would "
+            "be partial",
         )
 
     def _steps_upstream(self, step: Step) -> list[Step]:
