@@ -194,8 +194,10 @@ QUERIES = [
     ),
     (
         "logarithms_of_zero_and_negatives_are_null",
-        "SELECT order_id, ln(qty) AS l, log(2, qty) AS l2, log10(qty - 1) AS l10, "
-        "ln(amount) AS la, log(qty - 2, 8) AS base FROM orders",
+        # Rounded: DuckDB's and Java's logarithms may differ in the last bit.
+        "SELECT order_id, round(ln(qty), 9) AS l, round(log(2, qty), 9) AS l2, "
+        "round(log10(qty - 1), 9) AS l10, round(ln(amount), 9) AS la, "
+        "round(log(qty - 2, 8), 9) AS base FROM orders",
         False,
     ),
     (
@@ -203,7 +205,8 @@ QUERIES = [
         "SELECT id, unix_timestamp(signed_up) AS from_ts, "
         "unix_timestamp('2024-01-01 00:00:00') AS from_text, "
         "unix_timestamp(date_format(signed_up, 'yyyy-MM-dd'), 'yyyy-MM-dd') AS from_day, "
-        "unix_timestamp(TIMESTAMP'1969-12-31 23:59:59.500') AS before_epoch FROM customers",
+        "unix_timestamp(TIMESTAMP'1969-12-31 23:59:59.500') AS before_epoch, "
+        "unix_timestamp(TIMESTAMP'1969-12-31 23:59:58.500') AS further_before FROM customers",
         False,
     ),
 ]

@@ -84,8 +84,9 @@ class PandasEngineContext:
     # -- SQL and functions ------------------------------------------------------------
 
     def sql(self, query: str, inputs: Mapping[str, Frame], *, step: str) -> pd.DataFrame:
-        duckdb_sql = to_duckdb(query, step=step)
         tables = {logical: self.to_arrow(frame) for logical, frame in inputs.items()}
+        column_types = {logical: _sql_types(table.schema) for logical, table in tables.items()}
+        duckdb_sql = to_duckdb(query, step=step, column_types=column_types)
         import duckdb
 
         connection = duckdb.connect(":memory:")
@@ -118,7 +119,10 @@ class PandasEngineContext:
         *,
         step: str,
     ) -> Any:
-        frames = {logical: self.adopt(frame) for logical, frame in inputs.items()}
+        frames = {
+            logical: _private_copy(frame) if isinstance(frame, pd.DataFrame) else self.adopt(frame)
+            for logical, frame in inputs.items()
+        }
         return fn(**frames, **params)
 
     # -- reads ------------------------------------------------------------------------
@@ -222,6 +226,49 @@ class PandasEngineContext:
                 "and this pandas engine was built without one"
             )
         return self._spark_engine()
+
+
+def _sql_types(schema: pa.Schema) -> dict[str, str]:
+    """Spark SQL types of the columns whose type changes how Spark SQL reads."""
+    types: dict[str, str] = {}
+    for field in schema:
+        kind = field.type
+        if pa.types.is_integer(kind):
+            types[field.name] = "BIGINT"
+        elif pa.types.is_floating(kind):
+            types[field.name] = "DOUBLE"
+        elif pa.types.is_decimal(kind):
+            types[field.name] = f"DECIMAL({kind.precision}, {kind.scale})"
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            types[field.name] = "STRING"
+        elif pa.types.is_boolean(kind):
+            types[field.name] = "BOOLEAN"
+        elif pa.types.is_timestamp(kind):
+            types[field.name] = "TIMESTAMP"
+        elif pa.types.is_date(kind):
+            types[field.name] = "DATE"
+    return types
+
+
+def _private_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame a function may mutate without changing what any other reader sees.
+
+    A function step receives the very frame other steps, the tracker and the store also
+    read; ``inplace=True``, ``.loc`` and column assignment change that object. Each reader
+    therefore gets its own frame: a shallow copy when pandas' copy-on-write mode is on
+    (pandas 3, or ``pd.options.mode.copy_on_write = True``), which copies a column only
+    when it is written; a deep copy otherwise, because a shallow copy without
+    copy-on-write shares its arrays. The framework never switches copy-on-write on
+    itself: it is process-wide and changes how user code behaves (``.values`` becomes
+    read-only), so it stays the user's choice.
+    """
+    return frame.copy(deep=not _copy_on_write())
+
+
+def _copy_on_write() -> bool:
+    if int(pd.__version__.split(".", 1)[0]) >= 3:
+        return True
+    return pd.options.mode.copy_on_write is True
 
 
 def _spark_integer_widths(relation: duckdb.DuckDBPyRelation, table: pa.Table) -> pa.Table:

@@ -305,7 +305,8 @@ def _keep_spark_casts(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -
 
 
 def _keep_spark_unix_timestamp(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -> None:
-    """``unix_timestamp`` gives BIGINT whole seconds (floored), of a timestamp or a string."""
+    """``unix_timestamp`` gives BIGINT whole seconds (truncated toward zero, as Spark's
+    integer division does), of a timestamp, a date or a string."""
     for node in list(tree.find_all(exp.StrToUnix)):
         operand = typed.get(id(node))
         value = node.this
@@ -316,18 +317,19 @@ def _keep_spark_unix_timestamp(tree: exp.Expression, typed: Mapping[int, exp.Dat
                 this="EPOCH",
                 expressions=[exp.Cast(this=value, to=exp.DataType.build("TIMESTAMPTZ"))],
             )
-            node.replace(_floored_bigint(seconds))
+            node.replace(_whole_seconds(seconds))
             continue
         if node.args.get("format") is None:
             node.set("format", exp.Literal.string("%Y-%m-%d %H:%M:%S"))
-        _wrap(node, _floored_bigint)
+        _wrap(node, _whole_seconds)
 
 
 _DATE = exp.DataType.Type.DATE
 
 
-def _floored_bigint(seconds: exp.Expression) -> exp.Expression:
-    return exp.Cast(this=exp.Floor(this=seconds), to=exp.DataType.build("BIGINT"))
+def _whole_seconds(seconds: exp.Expression) -> exp.Expression:
+    truncated = exp.Anonymous(this="TRUNC", expressions=[seconds])
+    return exp.Cast(this=truncated, to=exp.DataType.build("BIGINT"))
 
 
 # --------------------------------------------------------------------------- functions
