@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from odibi_core.engine.tables import TABLE_NAME, validate_table_name
-from odibi_core.errors import PipelineConfigError, did_you_mean
+from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 from odibi_core.step import Step
 from odibi_core.step_params import FILE_EXTENSIONS, FORMATS
 
@@ -189,6 +189,29 @@ def _is_format_file(name: str, fmt: str) -> bool:
         lowered.endswith(extension + compression)
         for extension in _FORMAT_EXTENSIONS.get(fmt, ())
         for compression in _COMPRESSIONS
+    )
+
+
+def files_with_data(path: Path, fmt: str, *, step: str) -> list[Path]:
+    """The data files a read of ``path`` sees, without empty (0-byte) ones.
+
+    None at all (an empty folder, an empty file) is the reading step's error on both
+    engines: it would read as a table without columns, which no later step can use.
+    """
+    files = data_files(path)
+    with_data = [file for file in files if file.stat().st_size > 0]
+    if with_data:
+        return with_data
+    if path.is_file():
+        what = "the file is empty (0 bytes)"
+    elif files:
+        what = f"its {fmt} data files are all empty (0 bytes)"
+    else:
+        what = f"it holds no {fmt} data files"
+    raise EngineError(
+        f"step '{step}': cannot read {fmt} '{path}': {what}; check the step's value, "
+        "or that the step writing it ran",
+        retryable=False,
     )
 
 

@@ -23,7 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
-from odibi_core.engine.locations import check_replaceable, data_files
+from odibi_core.engine.csv_rows import first_ragged_row
+from odibi_core.engine.locations import (
+    check_replaceable,
+    files_with_data,
+    local_path,
+    path_exists,
+)
 from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.schema import (
     arrow_to_pandas,
@@ -137,25 +143,25 @@ class PandasEngineContext:
                 f"step '{step}': cannot read format '{spec.format}' from '{spec.source}'; "
                 "use csv, json, parquet, delta or table"
             )
-        source = Path(spec.source)
-        if "://" not in spec.source and not source.exists():
-            raise EngineError(
-                f"step '{step}': cannot read {fmt} '{spec.source}': the path does not exist; "
-                "check the step's value"
-            )
+        source = _readable_source(spec, fmt, step=step)
         options = dict(spec.options)
+        files = files_with_data(source, fmt, step=step)
         try:
             if fmt == "parquet":
-                return self.from_arrow(pq.read_table(spec.source, **options))
-            files = data_files(source)
-            reader = _read_csv if fmt == "csv" else _read_json
-            parts = [reader(path, options) for path in files]
+                return self.from_arrow(pq.read_table(str(source), **options))
         except _FILE_ERRORS as exc:
             raise _file_error(
                 exc, step=step, action="read", fmt=fmt, location=spec.source, options=options
             ) from exc
-        if not parts:
-            return pd.DataFrame()
+        reader = _read_csv if fmt == "csv" else _read_json
+        parts = []
+        for path in files:
+            try:
+                parts.append(reader(path, options))
+            except _FILE_ERRORS as exc:
+                raise _file_error(
+                    exc, step=step, action="read", fmt=fmt, location=str(path), options=options
+                ) from exc
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
     # -- writes -----------------------------------------------------------------------
@@ -321,7 +327,29 @@ def _file_error(
     )
 
 
+def _readable_source(spec: ReadSpec, fmt: str, *, step: str) -> Path:
+    """The local path of a file read; a remote URI or a missing path is the step's error."""
+    source = local_path(spec.source)
+    if source is None:
+        raise EngineError(
+            f"step '{step}': the pandas engine cannot read {fmt} '{spec.source}': it reads "
+            "files on this machine only; set engine: spark on this step (engine: auto picks "
+            "spark for such a location)",
+            retryable=False,
+        )
+    if not path_exists(source):
+        raise EngineError(
+            f"step '{step}': cannot read {fmt} '{spec.source}': the path does not exist; "
+            "check the step's value",
+            retryable=False,
+        )
+    return source
+
+
 def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    ragged = first_ragged_row(path, options)
+    if ragged:
+        raise ValueError(ragged)
     kwargs: dict[str, Any] = {}
     header = True
     for key, value in options.items():

@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from odibi_core.engine import tables
 from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.delta_write import DeltaTarget, write_delta
-from odibi_core.engine.locations import check_replaceable, latest_delta_version, local_path
+from odibi_core.engine.locations import (
+    check_replaceable,
+    files_with_data,
+    latest_delta_version,
+    local_path,
+    path_exists,
+)
 from odibi_core.engine.rules import (
     FILE_FORMATS,
     check_write_spec,
@@ -126,14 +133,28 @@ class SparkEngineContext:
         options = spark_options(spec.options)
         try:
             if fmt == "csv":
-                for key in ("header", "inferSchema"):
+                # FAILFAST: a row with more or fewer fields than the header is an error,
+                # as on the pandas engine, not silently cut or padded (PERMISSIVE).
+                for key, value in _CSV_READ_DEFAULTS.items():
                     if not any(k.lower() == key.lower() for k in options):
-                        options[key] = "true"
+                        options[key] = value
             if fmt == "delta":
                 pinned = self._pinned(options, path=spec.source, step=step)
                 return self.spark.read.format("delta").options(**pinned).load(spec.source)
             if fmt in FILE_FORMATS:
+                local = local_path(spec.source)
+                if local is not None and path_exists(local):
+                    files = files_with_data(local, fmt, step=step)
+                    if fmt == "csv" and not tables.on_databricks():
+                        _refuse_ragged_rows(files, spec.options, step=step)
                 frame = self.spark.read.format(fmt).options(**options).load(spec.source)
+                if not frame.schema.fields:  # known from inference: no job runs
+                    raise EngineError(
+                        f"step '{step}': cannot read {fmt} '{spec.source}': it holds no "
+                        "data (empty files); check the step's value, or that the step "
+                        "writing it ran",
+                        retryable=False,
+                    )
                 if fmt == "csv" and "schema" not in {k.lower() for k in spec.options}:
                     frame = _widen_inferred_integers(frame)
                 return frame
@@ -404,6 +425,21 @@ def _await_future(observation: Any, future: Any, timeout: float) -> bool:
             return False
         raise
     return True
+
+
+_CSV_READ_DEFAULTS = {"header": "true", "inferSchema": "true", "mode": "FAILFAST"}
+
+
+def _refuse_ragged_rows(files: list[Path], options: Mapping[str, Any], *, step: str) -> None:
+    """Name the first ragged row of a local csv at the ingest step, as the pandas engine does.
+
+    Spark's FAILFAST mode would refuse it only at the first action, and without a row
+    number. The pass costs about what Spark's own schema inference (on by default) does.
+    """
+    for file in files:
+        ragged = first_ragged_row(file, options)
+        if ragged:
+            raise EngineError(f"step '{step}': cannot read csv '{file}': {ragged}", retryable=False)
 
 
 def _view_name(logical: str) -> str:
