@@ -16,7 +16,7 @@ from odibi_core.engine import tables
 from odibi_core.engine.base import ReadSpec
 from odibi_core.engine.choice import choose_engine
 from odibi_core.engine.registry import Engines
-from odibi_core.errors import EngineError
+from odibi_core.errors import EngineError, PipelineConfigError
 from odibi_core.orchestrator import Orchestrator
 
 
@@ -118,6 +118,15 @@ def test_a_glob_and_a_folder_with_some_empty_files_still_read(tmp_path):
     assert engine.read(ReadSpec(str(folder), "csv"), step="read")["id"].tolist() == [1, 2]
     glob = ReadSpec(str(folder / "part-*.csv"), "csv")
     assert sorted(engine.read(glob, step="read")["id"]) == [1, 2]
+
+
+def test_a_spark_csv_mode_other_than_failfast_is_refused_by_the_pandas_engine(tmp_path):
+    source = _write(tmp_path / "long.csv", "id,name\n1,a\n2,b,extra\n")
+    engine = Engines().get("pandas")
+    with pytest.raises(PipelineConfigError, match="step 'read'.*engine: spark"):
+        engine.read(ReadSpec(str(source), "csv", {"mode": "PERMISSIVE"}), step="read")
+    with pytest.raises(EngineError, match="row 3 has 3 fields"):
+        engine.read(ReadSpec(str(source), "csv", {"mode": "failfast"}), step="read")
 
 
 @pytest.mark.spark

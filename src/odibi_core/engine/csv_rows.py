@@ -37,7 +37,9 @@ def first_ragged_row(path: Path, options: Mapping[str, Any]) -> str | None:
             parse[_ROW_CHECK_OPTIONS[lowered]] = value
         elif lowered in ("encoding", "charset"):
             encoding = value
-        elif lowered not in _ROW_CHECK_IGNORED:
+        elif lowered == "mode" and str(value).upper() != "FAILFAST":
+            return None  # the user asked for Spark's PERMISSIVE or DROPMALFORMED
+        elif lowered not in _ROW_CHECK_IGNORED and lowered != "mode":
             return None
     bad: list[Any] = []
 

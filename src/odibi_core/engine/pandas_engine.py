@@ -347,6 +347,13 @@ def _readable_source(spec: ReadSpec, fmt: str, *, step: str) -> Path:
 
 
 def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    mode = next((str(v) for k, v in options.items() if k.lower() == "mode"), "FAILFAST")
+    if mode.upper() != "FAILFAST":
+        # A TypeError is reported as an option the pandas engine does not understand.
+        raise TypeError(
+            f"mode '{mode}' is a Spark csv mode; the pandas engine reads csv as FAILFAST "
+            "only, so run the step with engine: spark"
+        )
     ragged = first_ragged_row(path, options)
     if ragged:
         raise ValueError(ragged)
@@ -354,6 +361,8 @@ def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     header = True
     for key, value in options.items():
         lowered = key.lower()
+        if lowered == "mode":
+            continue
         if lowered == "header":
             header = _truthy(value)
         elif lowered == "inferschema":
