@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from odibi_core import cli
-from odibi_core.config import StateLocation
 from odibi_core.event_bus import EventBus
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import audit
@@ -229,30 +228,35 @@ def test_a_missing_secret_fails_its_step_naming_the_variable(tmp_path, monkeypat
     assert result.attempts["fail_quoting"] == 1  # not retried: it cannot succeed by waiting
 
 
+SPARK_CAST = """
+pipeline: spark_cast
+engine: spark
+tracker: {redact_columns: [email]}
+steps:
+  - {layer: ingest, name: read, value: customers.csv, outputs: {data: raw}}
+  - layer: transform
+    name: cast
+    type: sql
+    value: SELECT CAST(email AS INT) AS n, email AS contact FROM raw
+    inputs: {raw: raw}
+    outputs: {data: casted}
+  - {layer: store, name: save, value: out/cast, params: {format: parquet}, inputs: {data: casted}}
+"""
+
+
 @pytest.mark.spark
-def test_audit_and_runs_tables_read_back_hold_no_secret(
-    spark, spark_warehouse, tmp_path, monkeypatch
+def test_spark_and_pyspark_logs_of_a_failed_cast_hold_no_redacted_value(
+    spark, spark_warehouse, tmp_path, monkeypatch, capfd
 ):
-    pd.DataFrame({"id": [1, 2, 3], "email": EMAILS}).to_csv(tmp_path / "customers.csv", index=False)
-    (tmp_path / "pipeline.yaml").write_text(textwrap.dedent(PIPELINE))
-    monkeypatch.setenv("ODIBI_SECRET_SCOPE_KEY", VAULT_VALUE)
+    pd.DataFrame({"id": [1, 2], "email": EMAILS[:2]}).to_csv(
+        tmp_path / "customers.csv", index=False
+    )
+    (tmp_path / "spark_cast.yaml").write_text(textwrap.dedent(SPARK_CAST))
     monkeypatch.chdir(tmp_path)
     result = Orchestrator(
-        pipeline="pipeline.yaml",
-        params={"db_password": PASSWORD},
-        state_schema="secret_state",
-        spark=spark,
-        warehouse=spark_warehouse,
+        pipeline="spark_cast.yaml", spark=spark, warehouse=spark_warehouse
     ).execute()
-    assert result.failed_nodes == ["fail_quoting"]
-    store = audit.AuditStore(
-        StateLocation(schema="secret_state"),
-        spark_provider=lambda: spark,
-        warehouse=spark_warehouse,
-    )
-    stored = store.read_run(result.run_id)
-    assert len(stored["runs"]) == 1 and len(stored["steps"]) == 5
-    assert json.loads(stored["runs"][0]["params_json"]) == {"db_password": "***"}
-    text = json.dumps(stored, default=str)
-    assert "cannot load contact '***'" in text
-    assert [v for v in (PASSWORD, VAULT_VALUE, *EMAILS) if v in text] == []
+    out, err = capfd.readouterr()  # the JVM's log4j output and PySpark's JSON logs included
+    assert result.failed_nodes == ["save"]
+    assert "[CAST_INVALID_INPUT] The value '***' of the type \"STRING\"" in result.error
+    assert [e for e in EMAILS if e in out + err + result.error] == []
