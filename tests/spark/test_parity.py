@@ -162,6 +162,13 @@ QUERIES = [
         False,
     ),
     (
+        "cast_text_to_integer_takes_whole_numbers_only",
+        "SELECT id, TRY_CAST('1.0' AS INT) AS a, TRY_CAST(' 7 ' AS INT) AS b, "
+        "TRY_CAST('+3' AS BIGINT) AS c, TRY_CAST(concat(CAST(id AS STRING), '.5') AS INT) AS d, "
+        "CAST(CAST(id AS STRING) AS INT) AS e, TRY_CAST('1e2' AS INT) AS f FROM customers",
+        False,
+    ),
+    (
         "substr_from_position_zero",
         "SELECT id, substr(name, 0, 3) AS a, substring(name, 0) AS b, substr(name, -3, 2) AS c, "
         "substr(name, 2, -1) AS d, substr(name, id - 1, 2) AS e, substr(name, 1, qty - 1) AS f "
@@ -266,7 +273,7 @@ def test_a_bad_cast_raises_on_both_engines_and_try_cast_gives_null(engines, spar
     frame = spark_engine.sql(bad, spark_inputs, step="cast")
     with pytest.raises(EngineError, match="CAST_INVALID_INPUT") as on_spark:
         spark_engine.sample(frame, 10)
-    assert "Could not convert string" in str(on_pandas.value)
+    assert "[CAST_INVALID_INPUT] The value ' Alice ' of the type" in str(on_pandas.value)
     assert on_pandas.value.retryable is False and on_spark.value.retryable is False
     safe = "SELECT id, TRY_CAST(name AS INT) AS n FROM customers"
     from_pandas = pandas_engine.sql(safe, {"customers": CUSTOMERS}, step="cast")

@@ -300,8 +300,45 @@ def _keep_spark_casts(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -
             continue
         if node.to.this in _INTEGRAL and operand.is_type(*exp.DataType.REAL_TYPES):
             node.set("this", exp.Anonymous(this="TRUNC", expressions=[node.this]))
+        elif node.to.this in _INTEGRAL and operand.is_type(*exp.DataType.TEXT_TYPES):
+            node.set("this", _spark_integer_text(node.this, node.to, safe=node.args.get("safe")))
         elif node.to.is_type(*exp.DataType.TEXT_TYPES) and operand.this in _TIMESTAMPS:
             node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("TIMESTAMP")))
+
+
+def _spark_integer_text(
+    text: exp.Expression, to: exp.DataType, *, safe: bool | None
+) -> exp.Expression:
+    """Only whole numbers (``' 7 '``, ``'+3'``) cast to an integer type in Spark.
+
+    DuckDB also reads ``'1.5'`` (as 2), ``'1.0'`` and ``'1e2'``; Spark's CAST raises
+    CAST_INVALID_INPUT for them and TRY_CAST gives NULL.
+    """
+    whole = exp.Anonymous(
+        this="regexp_full_match",
+        expressions=[text.copy(), exp.Literal.string(r"\s*[+-]?[0-9]+\s*")],
+    )
+    if safe:
+        invalid: exp.Expression = exp.Null()
+    else:
+        target = to.sql(dialect="spark").upper()
+        invalid = exp.Anonymous(
+            this="error",
+            expressions=[
+                exp.func(
+                    "concat",
+                    exp.Literal.string("[CAST_INVALID_INPUT] The value '"),
+                    text.copy(),
+                    exp.Literal.string(
+                        f'\' of the type "STRING" cannot be cast to "{target}" because '
+                        "it is malformed. Correct the value as per the syntax, or change its "
+                        "target type. Use `try_cast` to tolerate malformed input and return "
+                        "NULL instead."
+                    ),
+                )
+            ],
+        )
+    return exp.Case(ifs=[exp.If(this=exp.Not(this=whole), true=invalid)], default=text)
 
 
 def _keep_spark_unix_timestamp(tree: exp.Expression, typed: Mapping[int, exp.DataType]) -> None:
