@@ -88,6 +88,13 @@ class PipelineStepRunner:
             self._decisions[step.name] = decided
         return decided
 
+    def _redacted_columns(self) -> tuple[str, ...]:
+        """The run's redacted column patterns and derived columns, for write errors."""
+        if self.tracker is None:
+            return ()
+        redactor = self.tracker.redactor
+        return (*redactor.patterns, *sorted(redactor.columns))
+
     def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> StepOutcome:
         from odibi_core.nodes import run_node
 
@@ -112,6 +119,7 @@ class PipelineStepRunner:
                 engines=self.engines,
                 pipeline=self.pipeline_name,
                 run_id=self.run_id,
+                redact_columns=self._redacted_columns(),
             )
         except OdibiError as exc:
             self._distrust_counts_of_failed_action(step, counted_upstream)

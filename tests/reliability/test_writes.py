@@ -12,7 +12,7 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main
-from odibi_core.config import StateLocation
+from odibi_core.config import StateLocation, TrackerSettings
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import AuditStore
 
@@ -30,22 +30,31 @@ def _rows(spark, path: Path) -> list[tuple]:
     )
 
 
-def _merge(spark, tmp_path: Path, source: pd.DataFrame, target: Path, **params):
-    """Run one pipeline: read ``source`` from csv, merge it into ``target`` on ``id``."""
+def _merge(spark, tmp_path: Path, source: pd.DataFrame, target: Path, *, keys=("id",), **kw):
+    """Run one pipeline: read ``source`` from csv, merge it into ``target`` on ``keys``.
+
+    ``tracker_settings`` goes to the orchestrator; other keywords are the store's params.
+    """
     csv = tmp_path / f"source_{uuid.uuid4().hex[:6]}.csv"
     source.to_csv(csv, index=False)
+    tracker_settings = kw.pop("tracker_settings", None)
     steps = [
         Step(layer="ingest", name="read", value=str(csv), outputs={"data": "raw"}),
         Step(
             layer="store",
             name="save",
             value=str(target),
-            params={"format": "delta", "mode": "merge", "merge_keys": ["id"], **params},
+            params={"format": "delta", "mode": "merge", "merge_keys": list(keys), **kw},
             inputs={"data": "raw"},
         ),
     ]
     return Orchestrator(
-        steps=steps, engine_type="spark", spark=spark, max_retries=2, retry_delay=0.0
+        steps=steps,
+        engine_type="spark",
+        spark=spark,
+        max_retries=2,
+        retry_delay=0.0,
+        tracker_settings=tracker_settings,
     ).execute()
 
 
@@ -74,6 +83,24 @@ def test_merge_with_duplicate_keys_is_refused_before_the_commit(spark, tmp_path,
         assert _rows(spark, target) == before
     else:
         assert not target.exists()  # the first merge no longer creates a table of duplicates
+
+
+def test_duplicated_values_of_a_redacted_merge_key_are_masked(spark, tmp_path):
+    target = tmp_path / "people"
+    source = pd.DataFrame({"email": ["ann@x.org", "ann@x.org"], "id": [1, 2]})
+    result = _merge(
+        spark,
+        tmp_path,
+        source,
+        target,
+        keys=("email",),
+        tracker_settings=TrackerSettings(redact_columns=("email",)),
+    )
+
+    assert not result.success
+    assert "has more than one row for merge key (email) = (***)" in result.errors["save"]
+    assert "ann@x.org" not in result.errors["save"]
+    assert not target.exists()
 
 
 def test_merge_with_null_keys_is_refused_unless_they_are_inserted(spark, tmp_path):
@@ -215,3 +242,54 @@ def test_lineage_shows_the_restore_that_undoes_an_overwrite(spark, project, caps
 def _run_id(stdout: str) -> str:
     line = next(line for line in stdout.splitlines() if line.startswith("run "))
     return line.split()[1].rstrip(":")
+
+
+def test_an_audit_table_of_the_earlier_layout_takes_new_rows_and_reads_back(spark, tmp_path):
+    from odibi_core.state.audit import (
+        AUDIT_COLUMNS,
+        RUNS_COLUMNS,
+        audit_row_from_step,
+        run_row_from_lineage,
+    )
+    from odibi_core.state.table import DeltaStateTable
+    from tests.unit.test_audit_rows import sample_lineage
+
+    store = AuditStore(
+        StateLocation(schema="odibi_state"), spark_provider=lambda: spark, warehouse=tmp_path
+    )
+    added = {"execution_token", "write_json"}
+
+    def earlier(ref, columns):
+        old_layout = [c for c in columns if c[0] not in added]
+        return DeltaStateTable(ref, old_layout, spark_provider=lambda: spark)
+
+    # Rows as the previous layout wrote them, in tables of that layout.
+    old = sample_lineage("old_run")
+    run_row = run_row_from_lineage(old)
+    step_rows = [
+        audit_row_from_step(
+            step,
+            run_id="old_run",
+            execution_id="old_run.1",
+            pipeline_name=run_row["pipeline_name"],
+            odibi_version=run_row["odibi_version"],
+        )
+        for step in old["steps"]
+    ]
+    earlier(store.tables.audit, AUDIT_COLUMNS).append(
+        [{k: v for k, v in row.items() if k not in added} for row in step_rows],
+        txn_app_id="old",
+        txn_version=0,
+    )
+    earlier(store.tables.runs, RUNS_COLUMNS).append(
+        [{k: v for k, v in run_row.items() if k not in added}], txn_app_id="old", txn_version=0
+    )
+    assert store.to_lineage("old_run") == old  # read before any new row evolved the table
+
+    new = sample_lineage("new_run")
+    new["execution_token"] = "0123abcd"
+    new["steps"][2]["write"] = {"table": "delta.`/t`", "mode": "merge", "restore": "RESTORE …"}
+    store.write_lineage(new, databricks={})
+
+    assert store.to_lineage("new_run") == new
+    assert store.to_lineage("old_run") == old

@@ -38,6 +38,8 @@ class NodeContext:
     engines: Any  # odibi_core.engine.registry.Engines
     pipeline: str | None = None
     run_id: str | None = None
+    # Column names and patterns whose values a message may not show (the run's redaction).
+    redact_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def run_node(
     engines: Any,
     pipeline: str | None = None,
     run_id: str | None = None,
+    redact_columns: tuple[str, ...] = (),
 ) -> NodeResult:
     """Run ``step`` with the node of its layer and check that it returned its outputs.
 
@@ -182,6 +185,7 @@ def run_node(
         engines=engines,
         pipeline=pipeline,
         run_id=run_id,
+        redact_columns=tuple(redact_columns),
     )
     result = node.run(step, ctx)
     _check_result(step, node, result)

@@ -56,6 +56,7 @@ def write_spec_for(
     run_id: str | None = None,
     comment: str | None = None,
     properties: Mapping[str, str] | None = None,
+    redact_columns: tuple[str, ...] = (),
 ) -> WriteSpec:
     """Turn a store/publish step's params into one engine write; options pass through."""
     mode = str(step.params.get("mode", "overwrite")).lower()
@@ -111,6 +112,7 @@ def write_spec_for(
         txn_app_id=txn_app_id,
         txn_version=0 if txn_app_id else None,
         run_id=run_id,
+        redact_columns=redact_columns,
         merge_null_keys=str(step.params.get("merge_null_keys", "error")).lower(),
     )
 
@@ -129,6 +131,7 @@ class StoreNode:
             run_id=ctx.run_id,
             comment=comment,
             properties=properties,
+            redact_columns=ctx.redact_columns,
         )
         output = single_output_name(step, what=f"a {step.layer}") if step.outputs else None
         frame = single_input(step, ctx)
