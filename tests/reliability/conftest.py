@@ -3,6 +3,7 @@ a file listing that shows whether anything was written."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -37,6 +38,11 @@ def delta_versions(table: Path) -> list[str]:
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """``odibi ARGV`` in this process: (exit code, stdout, stderr). argparse's exit counts."""
     capsys.readouterr()
+    for handler in logging.getLogger().handlers:
+        # The CLI's logging.basicConfig bound this handler to an earlier test's captured
+        # stderr, closed since; a real process has one stderr for its whole life.
+        if type(handler) is logging.StreamHandler:
+            handler.stream = sys.stderr
     try:
         code = main(list(argv))
     except SystemExit as exc:  # argparse rejects bad arguments by exiting

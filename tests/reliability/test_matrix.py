@@ -147,7 +147,7 @@ CASES = [
 ]
 SPARK_CASES = [
     # ------------------------------------------------------------------ writes on Spark (#5, #9, #10, #12)
-    C("merge_duplicate_keys", 1, ["{layer: ingest, name: read, value: data/dups.csv, outputs: {data: raw}}", store("out/t", "format: delta, mode: merge, merge_keys: [id]")], ["step 'save'", "duplicate", "id=1"], files={"data/dups.csv": "id,name\n1,a\n1,b\n2,c\n"}, engine="spark"),
+    C("merge_duplicate_keys", 1, ["{layer: ingest, name: read, value: data/dups.csv, outputs: {data: raw}}", store("out/t", "format: delta, mode: merge, merge_keys: [id]")], ["step 'save'", "more than one row for merge key (id) = ('1')", "merge_keys"], files={"data/dups.csv": "id,name\n1,a\n1,b\n2,c\n"}, engine="spark"),
     C("merge_null_keys", 1, ["{layer: ingest, name: read, value: data/nulls.csv, outputs: {data: raw}}", store("out/t", "format: delta, mode: merge, merge_keys: [id]")], ["step 'save'", "NULL", "merge_null_keys"], files={"data/nulls.csv": "id,name\n1,a\n,b\n"}, engine="spark"),
     C("spark_bad_cast", 1, [READ, sql("SELECT CAST(name AS INT) AS n FROM t"), store("out/t", "format: delta", src="calc")], ["'calc'", "CAST_INVALID_INPUT"], engine="spark"),
     C("merge_key_not_a_column", 1, [READ, store("out/t", "format: delta, mode: merge, merge_keys: [nope]")], ["step 'save'", "'nope'", "id, name"], engine="spark"),
