@@ -176,8 +176,6 @@ class PipelineStepRunner:
             },
         )
 
-    def _observations_user_code_may_settle(self, step: Step, engine: Any) -> list:
-        """Deferred counts of a Spark function step's inputs: user code may act on them."""
     def _upstream_observations(self, step: Step, engine: Any) -> list:
         """Deferred counts a Spark action of this step may fire: all of its upstream's."""
         if self.tracker is None or self.dag is None or engine.name != "spark":
@@ -208,6 +206,8 @@ class PipelineStepRunner:
         order = [n for n in reversed(self.dag.topological_order()) if n in upstream]
         return [self.dag.step(name) for name in order]
 
+    def _observations_user_code_may_settle(self, step: Step, engine: Any) -> list:
+        """Deferred counts of a Spark function step's inputs: user code may act on them."""
         if self.tracker is None or engine.name != "spark" or step.kind != "function":
             return []
         return self.tracker.pending_observations(step.input_keys)
