@@ -175,7 +175,8 @@ def test_reusing_a_run_id_reports_the_append_as_already_committed_and_keeps_both
     second = capsys.readouterr()
 
     assert "save SUCCESS" in second.err
-    assert "3 rows (already committed by run nightly-7 as version 0)" in second.err
+    # Nothing was written again: 0 rows now, the earlier commit's 3 named in the reason.
+    assert "0 rows (already committed by run nightly-7 as version 0 with 3 rows)" in second.err
     assert spark.read.format("delta").load(str(project / "out/events")).count() == 3
 
     store = AuditStore(StateLocation(schema="odibi_state"), spark_provider=lambda: spark)
@@ -190,7 +191,7 @@ def test_reusing_a_run_id_reports_the_append_as_already_committed_and_keeps_both
     latest = store.to_lineage("nightly-7")
     save = next(step for step in latest["steps"] if step["step_name"] == "save")
     assert save["after_snapshot"]["count_reason"].startswith(
-        "already committed by run nightly-7 as version 0; Delta skipped this append"
+        "already committed by run nightly-7 as version 0 with 3 rows; Delta skipped this append"
     )
 
     assert main(["lineage", "nightly-7"]) == 0

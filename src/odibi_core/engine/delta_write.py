@@ -320,25 +320,27 @@ class _DeltaWrite:
 
     def _already_committed(self) -> WriteResult:
         """Delta skipped the append: its txnAppId/txnVersion was committed before, by an
-        earlier execution of this run (a retry, resume, repair or reused run id)."""
+        earlier execution of this run (a retry, resume, repair or reused run id).
+
+        Nothing was written now, so the write reports 0 rows and no new version; the
+        earlier commit is named in the reason."""
         from pyspark.sql import functions as F
 
         earlier = self._find_commit(F.col("userMetadata").startswith(self._txn_tag_prefix))
         run = self.spec.run_id or "an earlier execution"
         reason = f"already committed by run {run}"
-        rows, undo = None, {"mode": self.spec.mode, "table_sql": self.target.sql_ref}
         if earlier is not None:
-            undo = self._undo(int(earlier["version"]))
             rows = int((earlier["operationMetrics"] or {}).get("numOutputRows", 0))
-            reason += f" as version {undo['delta_version']}"
+            reason += f" as version {int(earlier['version'])} with {rows:,} rows"
         reason += "; Delta skipped this append, so nothing was written again"
         log.info("step %s: append to %s %s", self.step, self.target.label, reason)
         return WriteResult(
-            rows=rows,
-            rows_inserted=rows,
+            rows=0,
+            rows_inserted=0,
             count_source="already_committed",
             count_reason=reason,
-            **undo,
+            mode=self.spec.mode,
+            table_sql=self.target.sql_ref,
         )
 
     def _find_commit(self, tagged: Any) -> Any:
