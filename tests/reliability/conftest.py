@@ -38,17 +38,24 @@ def delta_versions(table: Path) -> list[str]:
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """``odibi ARGV`` in this process: (exit code, stdout, stderr). argparse's exit counts."""
     capsys.readouterr()
-    for handler in logging.getLogger().handlers:
-        # The CLI's logging.basicConfig bound this handler to an earlier test's captured
-        # stderr, closed since; a real process has one stderr for its whole life.
-        if type(handler) is logging.StreamHandler:
-            handler.stream = sys.stderr
+    _log_to_current_stderr()
     try:
         code = main(list(argv))
     except SystemExit as exc:  # argparse rejects bad arguments by exiting
         code = exc.code if isinstance(exc.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _log_to_current_stderr() -> None:
+    """Point log handlers still bound to an earlier test's captured (now closed) stderr at
+    the current one: the CLI's ``basicConfig`` and PySpark's own loggers bind their stream
+    once, and a real process has one stderr for its whole life."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if type(handler) is logging.StreamHandler and getattr(handler.stream, "closed", False):
+                handler.stream = sys.stderr
 
 
 def odibi_process(
