@@ -148,9 +148,16 @@ def test_state_writes_retry_commit_conflicts_with_backoff_and_nothing_else():
             raise conflict
         return "committed"
 
-    assert retry_commit_conflicts(append, what="append", sleep=waits.append) == "committed"
+    assert (
+        retry_commit_conflicts(append, what="append", jitter=0, sleep=waits.append) == "committed"
+    )
     assert len(calls) == 3
     assert waits == [0.2, 0.4]
+    waits.clear()
+    calls.clear()
+    retry_commit_conflicts(append, what="append", sleep=waits.append)
+    # Jitter spreads writers that conflicted with each other: within +/-50% of the backoff.
+    assert 0.1 <= waits[0] <= 0.3 and 0.2 <= waits[1] <= 0.6
 
     def broken():
         calls.append(1)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from odibi_core import faults
 from odibi_core.engine.base import WriteResult, WriteSpec
+from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
 from odibi_core.errors import EngineError, PipelineConfigError
 from odibi_core.snapshot import REDACTED, Redactor
@@ -42,6 +43,8 @@ _DATA_OPERATIONS = (
 _session_tag_lock = threading.Lock()
 # Duplicated merge keys named in the error: enough to find the problem, few enough to read.
 _SHOWN_KEYS = 5
+# Tries at a commit that keeps conflicting with other writers (MERGEs into one table).
+_COMMIT_ATTEMPTS = 6
 _ROWS_COLUMN, _NULL_KEY_COLUMN = "_odibi_rows", "_odibi_null_key"
 
 
@@ -105,17 +108,16 @@ class _DeltaWrite:
 
     def run(self, frame: DataFrame) -> WriteResult:
         spec = self.spec
-        exists = self.target.exists(self.spark)
         if spec.mode == "merge":
             self._check_merge_keys(frame)
             self._check_merge_key_values(frame)
-        if spec.mode == "merge" and exists:
-            self._merge(frame)
-        else:
-            if spec.mode == "append" and exists and not spec.merge_schema:
-                self._check_append_schema(frame)
-            # A first merge creates the table: every row is an insert.
-            self._save(frame, "overwrite" if spec.mode == "overwrite" else "append")
+        # A commit that conflicts with another writer's committed nothing, so it is tried
+        # again here, where the conflict happens, rather than re-running the whole step.
+        retry_commit_conflicts(
+            lambda: self._commit(frame),
+            what=f"step '{self.step}' writing {self.target.label}",
+            attempts=_COMMIT_ATTEMPTS,
+        )
         result = self._result()
         try:
             if spec.cluster_by:
@@ -131,6 +133,35 @@ class _DeltaWrite:
                 retryable=False,
             ) from exc
         return result
+
+    def _commit(self, frame: DataFrame) -> None:
+        """One try at the commit; whether the table exists is asked again on each try."""
+        spec = self.spec
+        exists = self.target.exists(self.spark)
+        if spec.mode == "merge" and not exists:
+            exists = not self._create_by_first_merge(frame)
+        if spec.mode == "merge":
+            if exists:
+                self._merge(frame)
+            return
+        if spec.mode == "append" and exists and not spec.merge_schema:
+            self._check_append_schema(frame)
+        self._save(frame, "overwrite" if spec.mode == "overwrite" else "append")
+
+    def _create_by_first_merge(self, frame: DataFrame) -> bool:
+        """A first merge creates the table, every row an insert: True when it did.
+
+        Creation fails if the table exists by then, so two writers merging into a new table
+        at once never both insert everything: the one that lost merges into the other's.
+        """
+        try:
+            self._save(frame, "errorifexists")
+        except Exception:
+            if not self.target.exists(self.spark):
+                raise
+            log.info("step %s: %s was created meanwhile; merging", self.step, self.target.label)
+            return False
+        return True
 
     def _save(self, frame: DataFrame, mode: str) -> None:
         spec = self.spec

@@ -12,6 +12,7 @@ Nothing here imports pyspark at import time.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Callable
@@ -155,6 +156,7 @@ def retry_commit_conflicts(
     attempts: int = 4,
     delay: float = 0.2,
     backoff: float = 2.0,
+    jitter: float = 0.5,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> T:
     """Run ``action``, again after a Delta commit conflict, up to ``attempts`` times in all.
@@ -167,7 +169,8 @@ def retry_commit_conflicts(
         except Exception as exc:
             if attempt == attempts or not is_commit_conflict(exc):
                 raise
-            wait = delay * backoff ** (attempt - 1)
+            # Jitter, so writers that conflicted with each other do not retry in step.
+            wait = delay * backoff ** (attempt - 1) * random.uniform(1 - jitter, 1 + jitter)
             log.info(
                 "%s hit a concurrent Delta commit (attempt %d of %d), retrying in %.2fs: %s",
                 what,
