@@ -510,12 +510,13 @@ def validate_steps(
     problems.extend(_step_problems(typed))
     if len(typed) < len(steps):
         return problems  # the graph of partly read steps would only add false alarms
+    producers = _producers(steps)
     for step, ref in typed:
         for logical, key in step.inputs.items():
-            if key not in _producers(steps):
+            if key not in producers:
                 problems.append(
                     f"{ref}: input '{logical}' reads '{key}', which no step produces"
-                    f"{did_you_mean(key, _producers(steps))}"
+                    f"{did_you_mean(key, producers)}"
                 )
     if parameters is not None:
         problems.extend(check_parameter_refs(steps, refs, parameters))

@@ -16,6 +16,7 @@ import functools
 import inspect
 import itertools
 import logging
+import queue
 import sys
 import threading
 import traceback
@@ -231,25 +232,29 @@ class EventBus:
 
     def _call_with_timeout(self, event_type: str, hook: Hook, payload: dict[str, Any]) -> None:
         raised: list[BaseException] = []
+        finished = threading.Event()
 
         def run() -> None:
             try:
                 hook(payload)
             except (Exception, SystemExit) as exc:
                 raised.append(exc)
+            finally:
+                finished.set()
 
-        name = hook_name(hook)
-        thread = threading.Thread(target=run, name=f"odibi-hook-{name}", daemon=True)
-        thread.start()
-        thread.join(self.hook_timeout)
-        if thread.is_alive():
+        worker = _WORKERS.take()
+        worker.submit(run)
+        if not finished.wait(self.hook_timeout):
+            worker.abandon()
+            name = hook_name(hook)
             if self.strict:
                 raise HookTimeoutError(
                     f"hook '{name}' on event '{event_type}'{_step_suffix(payload)} ran longer "
                     f"than hook_timeout={self.hook_timeout}s and was abandoned"
                 )
-            self._record_timeout(event_type, name, payload, thread)
+            self._record_timeout(event_type, name, payload, worker.thread)
             return
+        _WORKERS.give_back(worker)
         if raised:
             raise raised[0]
 
@@ -304,6 +309,51 @@ class EventBus:
             self.hook_timeout,
             stuck_at,
         )
+
+
+class _HookWorker:
+    """A daemon thread that runs hook calls one at a time.
+
+    Reused while its calls end in time, so a time-bounded hook costs a queue hand-off, not
+    a new thread per call; a call that overruns abandons the worker, which ends after it.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._abandoned = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="odibi-hook", daemon=True)
+        self.thread.start()
+
+    def submit(self, call: Callable[[], None]) -> None:
+        self._calls.put(call)
+
+    def abandon(self) -> None:
+        self._abandoned.set()
+
+    def _loop(self) -> None:
+        while not self._abandoned.is_set():
+            self._calls.get()()
+
+
+class _HookWorkers:
+    """Idle hook workers, shared by every bus and every thread that emits events."""
+
+    def __init__(self) -> None:
+        self._idle: list[_HookWorker] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> _HookWorker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _HookWorker()
+
+    def give_back(self, worker: _HookWorker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+
+_WORKERS = _HookWorkers()
 
 
 def _check_hook(hook_func: Any, event_type: str) -> None:

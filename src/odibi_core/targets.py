@@ -238,6 +238,8 @@ def _read_and_overwritten(reads: Sequence[Place], writes: Sequence[Place]) -> li
 
 
 def _written_twice(writes: Sequence[Place], steps: Sequence[Step]) -> list[str]:
+    if len(writes) < 2:
+        return []  # the common case: no pair to compare, so no graph closure to build
     upstream = _upstream(steps)
     problems = []
     for index, first in enumerate(writes):
