@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := local,bundle,openlineage
 
-.PHONY: run test test-fast stress lint bench clean
+.PHONY: run test test-fast test-slow stress lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ run: $(STAMP)
 	$(BIN)/python pipelines/generate_data.py
 	$(BIN)/odibi run pipelines/customer_pipeline.yaml --lineage .odibi/lineage.json --report .odibi/report.html
 
-## Run the whole test suite (unit tests, then Spark tests).
+## Run the test suite (unit tests, then Spark tests); the slow ones are left to test-slow.
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -v
+	$(BIN)/python -m pytest -v -m "not slow"
+
+## Only the slow tests: multi-process concurrency, SIGKILL faults.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -v -m slow
 
 ## Only the fast tests: no JVM, no browser.
 test-fast: $(STAMP)

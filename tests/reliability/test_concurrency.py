@@ -46,6 +46,7 @@ def _target(spark, warehouse: Path) -> pd.DataFrame:
     return frame.sort_values("order_id").reset_index(drop=True)[sorted(frame.columns)]
 
 
+@pytest.mark.slow  # four JVMs at once: runs under `make test-slow` and `make stress`
 @pytest.mark.spark
 def test_four_processes_and_eight_threads_at_once(spark, tmp_path, monkeypatch):
     from odibi_core.orchestrator import _state_location

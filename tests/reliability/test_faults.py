@@ -237,6 +237,7 @@ def _delta_rows(spark, table: Path) -> int:
     return spark.read.format("delta").load(str(table)).count()
 
 
+@pytest.mark.slow  # a JVM of its own: runs under `make test-slow` and `make stress`
 @pytest.mark.spark
 def test_sigkill_during_a_delta_write_leaves_the_old_version(spark, tmp_path, monkeypatch, capsys):
     from tests.reliability.conftest import cli
@@ -260,6 +261,7 @@ def test_sigkill_during_a_delta_write_leaves_the_old_version(spark, tmp_path, mo
     assert state.runs.read() == [] and state.audit.read() == []
 
 
+@pytest.mark.slow  # a JVM of its own: runs under `make test-slow` and `make stress`
 @pytest.mark.spark
 def test_sigkill_during_the_audit_write_presents_no_run_as_complete(
     spark, tmp_path, monkeypatch, capsys
