@@ -36,27 +36,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             return args.handler(args)
-    except PipelineConfigError as exc:
-        if args.debug:
+    except BaseException as exc:
+        interrupt = _interrupt_in_chain(exc)
+        if interrupt is not None:
+            _exit_interrupted(interrupt)
+        if args.debug or not isinstance(exc, OdibiError):
             raise
-        _print_config_error(exc)
-        return EXIT_CONFIG
-    except OdibiError as exc:
-        if args.debug:
-            raise
+        if isinstance(exc, PipelineConfigError):
+            _print_config_error(exc)
+            return EXIT_CONFIG
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        print(
-            f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: no new step was "
-            "started; steps still running were abandoned",
-            file=sys.stderr,
-        )
-        sys.stderr.flush()
-        sys.stdout.flush()
-        # Worker threads running user code cannot be stopped; exiting now beats waiting on them.
-        os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+def _exit_interrupted(interrupt: KeyboardInterrupt) -> None:
+    terminated = isinstance(interrupt, Terminated)
+    print(
+        f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: no new step was "
+        "started; steps still running were abandoned",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # Worker threads running user code cannot be stopped; exiting now beats waiting on them.
+    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+def _interrupt_in_chain(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) behind ``exc``, if any.
+
+    An interrupt that lands while a lock is being re-acquired inside ``Condition.wait``
+    surfaces as ``RuntimeError: cannot release un-acquired lock`` with the interrupt as its
+    context; that is still an interrupt, and must exit at once rather than wait on workers.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 @contextmanager

@@ -51,3 +51,55 @@ def test_missing_file_is_one_clear_message(tmp_path: Path):
     out = run("validate", str(tmp_path / "nope.yaml"))
     assert out.returncode == 2
     assert "pipeline file not found" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_interrupt_hidden_behind_a_lock_error_still_exits_130_at_once(tmp_path):
+    """Ctrl-C landing inside ``Condition.wait`` surfaces as a RuntimeError whose context is
+    the KeyboardInterrupt; the CLI must still exit 130 without waiting on step threads."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(
+        """
+        import threading, time
+        from odibi_core import cli
+
+        def hidden_interrupt(args):
+            threading.Thread(target=time.sleep, args=(60,)).start()  # a step still running
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("cannot release un-acquired lock")
+
+        cli._cmd_validate = hidden_interrupt
+        cli.main(["validate", "pipeline.yaml"])
+        """
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted: no new step was started" in proc.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_an_error_without_an_interrupt_behind_it_is_not_taken_for_one():
+    from odibi_core.cli import _interrupt_in_chain
+
+    try:
+        try:
+            raise ValueError("first")
+        except ValueError:
+            raise RuntimeError("second")  # noqa: B904 - an implicit context, as Python makes it
+    except RuntimeError as exc:
+        assert _interrupt_in_chain(exc) is None
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("cannot release un-acquired lock")  # noqa: B904 - as Python raises it
+    except RuntimeError as exc:
+        assert isinstance(_interrupt_in_chain(exc), KeyboardInterrupt)
