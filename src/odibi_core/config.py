@@ -26,7 +26,8 @@ from odibi_core.step import (
     known_layers,
     looks_like_function_ref,
 )
-from odibi_core.step_params import WRITE_MODES, param_problems
+from odibi_core.step_params import param_problems
+from odibi_core.write_spec import WRITE_MODES
 
 __all__ = [
     "WRITE_MODES",

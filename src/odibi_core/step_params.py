@@ -18,13 +18,15 @@ from typing import Any, Literal
 
 from odibi_core.errors import PipelineConfigError, did_you_mean
 from odibi_core.step import Step
+from odibi_core.write_spec import (
+    FORMATS,
+    WriteSpec,
+    choice_problem,
+    format_problem,
+    write_rule_problems,
+)
 
-FORMATS = ("csv", "json", "parquet", "delta", "table")
 FILE_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-WRITE_MODES = ("overwrite", "append", "merge")
-MERGE_NULL_KEYS = ("error", "insert")
-# Formats with transactions: the only ones that can be appended to or merged into safely.
-TRANSACTIONAL_FORMATS = ("delta", "table")
 
 ParamKind = Literal["choice", "names", "flag", "options"]
 _READ = ("ingest",)
@@ -34,27 +36,26 @@ _CHECKED_LAYERS = (*_READ, *_WRITE, "transform")
 
 @dataclass(frozen=True)
 class ParamRule:
-    """One framework param: the value it takes, and the layers and formats that take it."""
+    """One framework param: the kind of value it takes, and the layers that take it.
+
+    The values a choice takes and the formats a setting needs are write rules, stated in
+    ``write_spec``.
+    """
 
     kind: ParamKind
     layers: tuple[str, ...]
-    choices: tuple[str, ...] = ()
-    formats: tuple[str, ...] = ()  # empty: every format
-    label: str = ""  # how messages name the value, e.g. "write mode"
 
 
 PARAMS: Mapping[str, ParamRule] = {
-    "format": ParamRule("choice", (*_READ, *_WRITE), choices=FORMATS, label="format"),
+    "format": ParamRule("choice", (*_READ, *_WRITE)),
     "options": ParamRule("options", (*_READ, *_WRITE)),
-    "mode": ParamRule("choice", _WRITE, choices=WRITE_MODES, label="write mode"),
-    "merge_keys": ParamRule("names", _WRITE, formats=TRANSACTIONAL_FORMATS),
-    "update_columns": ParamRule("names", _WRITE, formats=TRANSACTIONAL_FORMATS),
-    "merge_null_keys": ParamRule(
-        "choice", _WRITE, choices=MERGE_NULL_KEYS, formats=TRANSACTIONAL_FORMATS
-    ),
-    "merge_schema": ParamRule("flag", _WRITE, formats=TRANSACTIONAL_FORMATS),
+    "mode": ParamRule("choice", _WRITE),
+    "merge_keys": ParamRule("names", _WRITE),
+    "update_columns": ParamRule("names", _WRITE),
+    "merge_null_keys": ParamRule("choice", _WRITE),
+    "merge_schema": ParamRule("flag", _WRITE),
     "partition_by": ParamRule("names", _WRITE),
-    "cluster_by": ParamRule("names", _WRITE, formats=TRANSACTIONAL_FORMATS),
+    "cluster_by": ParamRule("names", _WRITE),
 }
 
 
@@ -79,11 +80,12 @@ def static_format(step: Step) -> str | None:
     return None
 
 
-def param_problems(step: Step, fmt: str | None = None) -> list[str]:
+def param_problems(step: Step, fmt: str | None = None, target: str | None = None) -> list[str]:
     """Every problem with ``step.params`` (keys, values, combinations), without location.
 
     ``fmt`` is the resolved format when known (at run time); otherwise the format is taken
-    from ``params.format`` or the path's extension where it can be.
+    from ``params.format`` or the path's extension where it can be. ``target`` is the
+    resolved path or table the messages name (the step's value when not given).
     """
     if step.layer not in _CHECKED_LAYERS or not isinstance(step.params, Mapping):
         return []
@@ -96,21 +98,69 @@ def param_problems(step: Step, fmt: str | None = None) -> list[str]:
         if rule is None or step.layer not in rule.layers:
             problems.append(_unknown_key(step.layer, key, rule))
             continue
-        problem = _value_problem(key, rule, value)
-        if problem is None and rule.formats and fmt is not None and fmt not in rule.formats:
-            problem = f"params.{key} needs format {' or '.join(rule.formats)}, not {fmt}"
+        problem = _value_problem(key, rule, value) or format_problem(key, fmt)
         if problem:
             problems.append(problem)
     if not problems and step.layer in _WRITE:
-        problems.extend(_write_combination_problems(step.params, fmt, step.value))
+        problems.extend(_write_combination_problems(step.params, fmt, target or step.value))
     return problems
 
 
-def check_params(step: Step, fmt: str | None = None) -> None:
+def check_params(step: Step, fmt: str | None = None, target: str | None = None) -> None:
     """Raise ``PipelineConfigError`` naming the step when its params are not valid."""
-    problems = param_problems(step, fmt)
+    problems = param_problems(step, fmt, target)
     if problems:
         raise PipelineConfigError([f"{step.describe()}: {p}" for p in problems])
+
+
+def write_spec_for_step(
+    step: Step,
+    *,
+    target: str,
+    fmt: str,
+    pipeline: str | None = None,
+    run_id: str | None = None,
+    comment: str | None = None,
+    properties: Mapping[str, str] | None = None,
+    redact_columns: tuple[str, ...] = (),
+) -> WriteSpec:
+    """The one write a store/publish step asks for; refuses params that break a rule.
+
+    ``target`` and ``fmt`` are the resolved location. An append of a named run carries a
+    Delta transaction id, so a retry, resume or repair skips an append Delta already has.
+    """
+    check_params(step, fmt, target)
+    mode = str(step.params.get("mode", "overwrite")).lower()
+    txn_app_id = None
+    if mode == "append" and pipeline and run_id:
+        txn_app_id = f"odibi:{pipeline}:{step.name}:{target}:{run_id}"
+    update_columns = _names(step.params, "update_columns")
+    return WriteSpec(
+        target=target,
+        format=fmt,
+        mode=mode,
+        options=io_options(step),
+        merge_keys=_names(step.params, "merge_keys") or (),
+        update_columns=update_columns if "update_columns" in step.params else None,
+        partition_by=_names(step.params, "partition_by") or (),
+        cluster_by=_names(step.params, "cluster_by") or (),
+        merge_schema=step.params.get("merge_schema", False),
+        comment=comment,
+        properties=dict(properties or {}),
+        txn_app_id=txn_app_id,
+        txn_version=0 if txn_app_id else None,
+        run_id=run_id,
+        redact_columns=redact_columns,
+        merge_null_keys=str(step.params.get("merge_null_keys", "error")).lower(),
+    )
+
+
+def _names(params: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """A names param (checked by ``check_params``) as a tuple; None when not set."""
+    value = params.get(key)
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _transform_problems(step: Step) -> list[str]:
@@ -148,12 +198,7 @@ def _value_problem(key: str, rule: ParamRule, value: Any) -> str | None:
     if _is_parameter_ref(value):
         return None  # ${params.x}: checked again once substituted, at run time
     if rule.kind == "choice":
-        if isinstance(value, str) and value.lower() in rule.choices:
-            return None
-        return (
-            f"{rule.label or 'params.' + key} {value!r} is not one of {', '.join(rule.choices)}"
-            f"{did_you_mean(str(value), rule.choices)}"
-        )
+        return choice_problem(key, value)
     if rule.kind == "options":
         return _options_problem(value)
     if rule.kind == "names":
@@ -186,24 +231,11 @@ def _write_combination_problems(
     mode = params.get("mode", "overwrite")
     if _is_parameter_ref(mode):
         return []
-    mode = mode.lower()
-    problems = []
-    if mode != "overwrite" and fmt is not None and fmt not in TRANSACTIONAL_FORMATS:
-        problems.append(
-            f"mode '{mode}' cannot write {fmt} files at '{target}'; "
-            f"set format: delta (or format: table) to {mode} safely"
-        )
-    if mode == "merge" and not params.get("merge_keys"):
-        problems.append("mode 'merge' needs params.merge_keys, the columns that identify a row")
-    for merge_only in ("update_columns", "merge_keys", "merge_null_keys"):
-        if merge_only in params and mode != "merge":
-            problems.append(f"params.{merge_only} only applies to mode 'merge', not '{mode}'")
-    if params.get("partition_by") and params.get("cluster_by"):
-        problems.append(
-            "set params.partition_by or params.cluster_by, not both; "
-            "Delta tables are either partitioned or clustered"
-        )
-    return problems
+    layouts = ("partition_by", "cluster_by")
+    given = {key for key in params if key not in layouts or params[key]}
+    return write_rule_problems(
+        fmt=fmt, mode=mode.lower(), target=target, given=given, naming="params"
+    )
 
 
 def _is_names(value: Any) -> bool:

@@ -10,36 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from odibi_core.write_spec import WriteSpec
+
+__all__ = [
+    "DeferredCount",
+    "EngineContext",
+    "Frame",
+    "ReadSpec",
+    "WriteResult",
+    "WriteSpec",
+]
+
 Frame = Any  # a pandas.DataFrame or a pyspark.sql.DataFrame; the pure core never imports either
-
-
-@dataclass(frozen=True)
-class WriteSpec:
-    """Everything a store/publish step says about one write."""
-
-    target: str  # a path (resolved) or a table name (validated)
-    format: str  # csv | json | parquet | delta | table
-    mode: str = "overwrite"  # overwrite | append | merge
-    options: Mapping[str, Any] = field(default_factory=dict)
-    merge_keys: tuple[str, ...] = ()
-    update_columns: tuple[str, ...] | None = None
-    partition_by: tuple[str, ...] = ()
-    cluster_by: tuple[str, ...] = ()
-    merge_schema: bool = False
-    comment: str | None = None  # publish only
-    properties: Mapping[str, str] = field(default_factory=dict)  # publish only
-    # Tag stored as the Delta commit's userMetadata, so the commit (and its metrics) can be
-    # found again without racing concurrent writers through history(1).
-    commit_tag: str | None = None
-    # Exactly-once appends: Delta txnAppId/txnVersion (set by the state layer).
-    txn_app_id: str | None = None
-    txn_version: int | None = None
-    # The run whose txnAppId this is, named when Delta skips an append it already has.
-    run_id: str | None = None
-    # MERGE rows whose key has a NULL: "error" refuses them, "insert" inserts them unmatched.
-    merge_null_keys: str = "error"
-    # Column patterns (names or globs) whose values an error message must not show.
-    redact_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,54 +10,26 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from odibi_core.config import WRITE_MODES
-from odibi_core.engine.base import WriteSpec
 from odibi_core.engine.failures import SparkError, SparkFailure, describe_failure
-from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
+from odibi_core.errors import EngineError
+from odibi_core.write_spec import FILE_FORMATS, WriteSpec
+from odibi_core.write_spec import TRANSACTIONAL_FORMATS as DELTA_FORMATS
 
-FILE_FORMATS = ("csv", "json", "parquet")
-DELTA_FORMATS = ("delta", "table")
+__all__ = [
+    "DELTA_FORMATS",
+    "FILE_FORMATS",
+    "check_write_spec",
+    "is_pandas_frame",
+    "is_spark_exception",
+    "is_spark_frame",
+    "spark_error",
+    "spark_options",
+]
 
 
 def check_write_spec(spec: WriteSpec, *, step: str) -> None:
     """Refuse write specs no engine can honour, before any data moves."""
-    fmt = spec.format.lower()
-    where = f"step '{step}' (writing '{spec.target}')"
-    if fmt not in (*FILE_FORMATS, *DELTA_FORMATS):
-        raise PipelineConfigError(
-            f"{where}: unknown format '{spec.format}'"
-            f"{did_you_mean(fmt, (*FILE_FORMATS, *DELTA_FORMATS))}; "
-            "use csv, json, parquet, delta or table"
-        )
-    if spec.mode not in WRITE_MODES:
-        raise PipelineConfigError(
-            f"{where}: unknown mode '{spec.mode}'{did_you_mean(spec.mode, WRITE_MODES)}; "
-            "use overwrite, append or merge"
-        )
-    if fmt in FILE_FORMATS and spec.mode != "overwrite":
-        raise PipelineConfigError(
-            f"{where}: mode '{spec.mode}' is not supported for {fmt} files, which can only "
-            f"be overwritten; use format: delta (or table) to {spec.mode}"
-        )
-    if fmt in FILE_FORMATS and spec.cluster_by:
-        raise PipelineConfigError(f"{where}: cluster_by needs format delta or table, not {fmt}")
-    if spec.partition_by and spec.cluster_by:
-        raise PipelineConfigError(
-            f"{where}: partition_by and cluster_by cannot be combined; Delta liquid "
-            "clustering replaces partitioning, so keep one of them"
-        )
-    if spec.mode == "merge" and not spec.merge_keys:
-        raise PipelineConfigError(
-            f"{where}: mode merge needs merge_keys, the columns that identify a row"
-        )
-    if spec.update_columns is not None and spec.mode != "merge":
-        raise PipelineConfigError(
-            f"{where}: update_columns only applies to mode merge, not {spec.mode}"
-        )
-    if (spec.txn_app_id is None) != (spec.txn_version is None):
-        raise PipelineConfigError(
-            f"{where}: txn_app_id and txn_version go together; set both or neither"
-        )
+    spec.check(step=step)
 
 
 def is_spark_frame(frame: Any) -> bool:

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from odibi_core.config import WRITE_MODES
-from odibi_core.engine.base import WriteSpec
 from odibi_core.engine.locations import DataLocation, locate
-from odibi_core.errors import PipelineConfigError, did_you_mean
+from odibi_core.errors import PipelineConfigError
 from odibi_core.nodes.base import (
     NodeContext,
     NodeResult,
@@ -24,7 +22,8 @@ from odibi_core.nodes.base import (
     single_output_name,
 )
 from odibi_core.step import Step
-from odibi_core.step_params import TRANSACTIONAL_FORMATS, check_params, io_options
+from odibi_core.step_params import write_spec_for_step
+from odibi_core.write_spec import TRANSACTIONAL_FORMATS, WriteSpec
 
 # Spark refuses these in SET TBLPROPERTIES ("owner" is the catalog principal), so the
 # owner named in metadata is kept under a property of its own.
@@ -34,87 +33,12 @@ SPARK_RESERVED_PROPERTIES = frozenset(
 OWNER_PROPERTY = "odibi.owner"
 
 
-def _names(step: Step, param: str) -> tuple[str, ...]:
-    """A param given as one column name or a list of them."""
-    value = step.params.get(param)
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise PipelineConfigError(
-        f"{step.describe()}: params.{param} must be a column name or a list of them, got {value!r}"
-    )
+def write_spec_for(step: Step, location: DataLocation, **run: Any) -> WriteSpec:
+    """Turn a store/publish step's params into one engine write at ``location``.
 
-
-def write_spec_for(
-    step: Step,
-    location: DataLocation,
-    *,
-    pipeline: str | None = None,
-    run_id: str | None = None,
-    comment: str | None = None,
-    properties: Mapping[str, str] | None = None,
-    redact_columns: tuple[str, ...] = (),
-) -> WriteSpec:
-    """Turn a store/publish step's params into one engine write; options pass through."""
-    mode = str(step.params.get("mode", "overwrite")).lower()
-    if mode not in WRITE_MODES:
-        raise PipelineConfigError(
-            f"{step.describe()}: write mode '{mode}' is not one of {', '.join(WRITE_MODES)}"
-            f"{did_you_mean(mode, WRITE_MODES)}"
-        )
-    if mode != "overwrite" and location.format not in TRANSACTIONAL_FORMATS:
-        raise PipelineConfigError(
-            f"{step.describe()}: mode '{mode}' cannot write {location.format} files at "
-            f"'{location.target}'; set format: delta (or format: table) to {mode} safely"
-        )
-    check_params(step, location.format)
-    merge_keys = _names(step, "merge_keys")
-    if mode == "merge" and not merge_keys:
-        raise PipelineConfigError(
-            f"{step.describe()}: mode 'merge' needs params.merge_keys, the columns that "
-            "identify a row"
-        )
-    update_columns = _names(step, "update_columns") if "update_columns" in step.params else None
-    if update_columns is not None and mode != "merge":
-        raise PipelineConfigError(
-            f"{step.describe()}: params.update_columns only applies to mode 'merge', not '{mode}'"
-        )
-    partition_by, cluster_by = _names(step, "partition_by"), _names(step, "cluster_by")
-    if partition_by and cluster_by:
-        raise PipelineConfigError(
-            f"{step.describe()}: set params.partition_by or params.cluster_by, not both; "
-            "Delta tables are either partitioned or clustered"
-        )
-    merge_schema = step.params.get("merge_schema", False)
-    if not isinstance(merge_schema, bool):
-        raise PipelineConfigError(
-            f"{step.describe()}: params.merge_schema must be true or false, got {merge_schema!r}"
-        )
-    txn_app_id = None
-    if mode == "append" and pipeline and run_id:
-        # The same id on a retry, resume or repair lets Delta skip an append it already has.
-        txn_app_id = f"odibi:{pipeline}:{step.name}:{location.target}:{run_id}"
-    return WriteSpec(
-        target=location.target,
-        format=location.format,
-        mode=mode,
-        options=io_options(step),
-        merge_keys=merge_keys,
-        update_columns=update_columns,
-        partition_by=partition_by,
-        cluster_by=cluster_by,
-        merge_schema=merge_schema,
-        comment=comment,
-        properties=dict(properties or {}),
-        txn_app_id=txn_app_id,
-        txn_version=0 if txn_app_id else None,
-        run_id=run_id,
-        redact_columns=redact_columns,
-        merge_null_keys=str(step.params.get("merge_null_keys", "error")).lower(),
-    )
+    ``run`` takes ``write_spec_for_step``'s keywords (pipeline, run id, documentation).
+    """
+    return write_spec_for_step(step, target=location.target, fmt=location.format, **run)
 
 
 @register_node("store")
