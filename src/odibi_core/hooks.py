@@ -7,12 +7,12 @@ Re-exported from ``odibi_core.event_bus``.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from odibi_core.files import write_json_atomically
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,7 +53,7 @@ def create_metrics_export_hook(
     target = Path(output_path)
 
     def metrics_export_hook(event_data: dict[str, Any]) -> None:
-        _write_json_atomically(target, run_metrics(event_data))
+        write_json_atomically(target, run_metrics(event_data))
 
     return metrics_export_hook
 
@@ -141,26 +141,6 @@ def _executed_count(steps: Sequence[Mapping[str, Any]]) -> int:
 
 def _success_count(steps: Sequence[Mapping[str, Any]]) -> int:
     return sum(1 for s in steps if s.get("status") in _SUCCESSFUL)
-
-
-def _write_json_atomically(target: Path, document: Mapping[str, Any]) -> None:
-    # A temp file in the same folder keeps os.replace a same-filesystem, atomic rename.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file private to its owner; metrics are meant to be shared.
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 __all__ = [

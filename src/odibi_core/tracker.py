@@ -12,19 +12,17 @@ report the Delta commit's own metrics.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from odibi_core.config import TrackerSettings
+from odibi_core.files import write_json_atomically
 from odibi_core.secrets import mask_params
 from odibi_core.snapshot import Redactor, Snapshot, schema_diff
 from odibi_core.step import NodeState, Step
@@ -478,16 +476,7 @@ class Tracker:
     def export_lineage(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Write the lineage JSON (atomically) and return it."""
         lineage = self.to_lineage()
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(lineage, handle, indent=2, default=str)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(path, lineage)
         return lineage
 
     def get_summary(self) -> str:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from odibi_core.files import write_atomically
 from odibi_core.report.svg import (
     STATUS_COLOURS,
     ReportError,
@@ -120,18 +119,7 @@ def write_report(lineage: Mapping, path: str | os.PathLike) -> Path:
     target = Path(path)
     page = render_report(lineage)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(page)
-            # mkstemp creates the file private; a report is shared like any other file.
-            mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
-            os.chmod(temp_name, mode)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_atomically(target, page)
     except OSError as exc:
         raise ReportError(
             f"cannot write the run report to '{target}': {exc}; "
