@@ -47,6 +47,11 @@ def test_write_lineage_stores_one_row_per_step_and_reads_back_equal(spark, tmp_p
 
     assert store.to_lineage("20240501T120000_a1b2c3") == lineage
     assert store.latest_run_id() == "20240501T120000_a1b2c3"
+    # Statistics only on the columns runs are looked up by, not on the JSON text columns.
+    properties = dict(spark.sql(f"SHOW TBLPROPERTIES delta.`{store.tables.audit.path}`").collect())
+    assert properties["delta.dataSkippingStatsColumns"] == (
+        "run_id,execution_id,pipeline_name,start_time"
+    )
 
 
 def test_writing_an_execution_again_adds_nothing_and_a_new_execution_adds_its_rows(spark, tmp_path):

@@ -56,7 +56,10 @@ def local_spark_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": os.environ.get("ODIBI_SPARK_DRIVER_MEMORY", "4g"),
-        "spark.databricks.delta.snapshotPartitions": "2",
+        # A local Delta log is small: one partition rebuilds its state fastest, and the
+        # checksum file each commit would write costs a Spark job (about a second) per commit.
+        "spark.databricks.delta.snapshotPartitions": "1",
+        "spark.databricks.delta.writeChecksumFile.enabled": "false",
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     }

@@ -85,6 +85,9 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("execution_token", "string"),
 )
 
+# The columns runs are looked up by: the only ones worth Delta statistics.
+_KEY_COLUMNS = ("run_id", "execution_id", "pipeline_name", "start_time")
+
 # Step fields stored as JSON text: lineage key -> audit column.
 _STEP_JSON_FIELDS = {
     "attempt_errors": "attempt_errors_json",
@@ -218,10 +221,18 @@ class AuditStore:
         self.tables = StateTables(location, warehouse=warehouse)
         provider = spark_provider or _default_spark_provider(warehouse)
         self.runs = DeltaStateTable(
-            self.tables.runs, RUNS_COLUMNS, spark_provider=provider, lock_timeout=lock_timeout
+            self.tables.runs,
+            RUNS_COLUMNS,
+            spark_provider=provider,
+            lock_timeout=lock_timeout,
+            stats_columns=_KEY_COLUMNS,
         )
         self.audit = DeltaStateTable(
-            self.tables.audit, AUDIT_COLUMNS, spark_provider=provider, lock_timeout=lock_timeout
+            self.tables.audit,
+            AUDIT_COLUMNS,
+            spark_provider=provider,
+            lock_timeout=lock_timeout,
+            stats_columns=_KEY_COLUMNS,
         )
 
     # ------------------------------------------------------------------ writing

@@ -47,6 +47,7 @@ class DeltaStateTable:
         *,
         spark_provider: Callable[[], SparkSession],
         lock_timeout: float | None = None,
+        stats_columns: Sequence[str] = (),
     ):
         unknown = [t for _, t in columns if t not in SPARK_TYPE_NAMES]
         if unknown:
@@ -57,6 +58,8 @@ class DeltaStateTable:
         self.ref = ref
         self.columns = tuple(columns)
         self.column_names = tuple(name for name, _ in self.columns)
+        self._check_columns(stats_columns)
+        self.stats_columns = tuple(stats_columns)
         self._spark_provider = spark_provider
         self._lock_timeout = lock_timeout
         self._known_to_exist = False
@@ -99,6 +102,12 @@ class DeltaStateTable:
         builder = builder.addColumns(self._struct_type()).property(
             "delta.setTransactionRetentionDuration", _TXN_RETENTION
         )
+        if self.stats_columns:
+            # Reads filter on a few key columns; statistics on every JSON text column would
+            # cost each small append more than the append itself.
+            builder = builder.property(
+                "delta.dataSkippingStatsColumns", ",".join(self.stats_columns)
+            )
         try:
             builder.execute()
         except Exception as exc:
@@ -129,7 +138,9 @@ class DeltaStateTable:
             spark = self._spark()
             try:
                 # One file per commit: state rows are few, and small files slow every read.
-                frame = spark.createDataFrame(values, schema=self._struct_type()).coalesce(1)
+                # Through Arrow: a list of rows would go through a Python worker, a second
+                # or so per append even for one row.
+                frame = spark.createDataFrame(self._arrow_table(values)).coalesce(1)
                 # mergeSchema: a column added to the layout in a later version is added to
                 # a table an earlier version created, instead of failing the append. Only
                 # this framework's own columns ever reach a state table.
@@ -237,6 +248,24 @@ class DeltaStateTable:
 
     def _spark(self) -> SparkSession:
         return self._spark_provider()
+
+    def _arrow_table(self, values: Sequence[tuple[Any, ...]]) -> Any:
+        import pyarrow as pa
+
+        arrow_types = {
+            "string": pa.string(),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+            "long": pa.int64(),
+            "int": pa.int32(),
+            "double": pa.float64(),
+            "boolean": pa.bool_(),
+        }
+        return pa.table(
+            {
+                name: pa.array([row[i] for row in values], type=arrow_types[kind])
+                for i, (name, kind) in enumerate(self.columns)
+            }
+        )
 
     def _struct_type(self):
         from pyspark.sql import types as T
