@@ -17,9 +17,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from odibi_core.errors import OdibiError, PipelineConfigError
+from odibi_core.state.location import DEFAULT_STATE_SCHEMA
+from odibi_core.step_table import Column, step_table
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+LINEAGE_COLUMNS: tuple[Column, ...] = (
+    "step",
+    "layer",
+    "status",
+    "duration",
+    "row change",
+    "schema change",
+)
 
 
 class Terminated(KeyboardInterrupt):
@@ -189,7 +199,7 @@ def _register_run(commands) -> None:
     )
     run.add_argument(
         "--state-schema",
-        help="state location [catalog.]schema (default: odibi_state in .odibi/warehouse)",
+        help=f"state location [catalog.]schema (default: {DEFAULT_STATE_SCHEMA} in .odibi/warehouse)",
     )
     run.add_argument("--no-state", action="store_true", help="do not write the audit tables")
     run.add_argument(
@@ -236,7 +246,7 @@ def _cmd_run(args) -> int:
     config = load_pipeline(args.pipeline)
     state = None
     if not args.no_state:
-        state = args.state_schema or config.state or "odibi_state"
+        state = args.state_schema or config.state or DEFAULT_STATE_SCHEMA
     bus = EventBus(hook_timeout=config.settings.hook_timeout)
     console = Console(stderr=True)
     live = console.is_terminal and not args.quiet
@@ -335,7 +345,7 @@ def _register_lineage(commands) -> None:
     lineage = commands.add_parser("lineage", help="print a run's lineage from the audit table")
     lineage.add_argument("run_id", nargs="?", help="run id (default: the latest run)")
     lineage.add_argument(
-        "--state-schema", default="odibi_state", help="state location [catalog.]schema"
+        "--state-schema", default=DEFAULT_STATE_SCHEMA, help="state location [catalog.]schema"
     )
     lineage.add_argument("--execution", help="execution id (default: the run's latest)")
     lineage.add_argument("--json", action="store_true", help="print the lineage JSON")
@@ -374,23 +384,17 @@ def format_lineage(lineage: dict) -> str:
         f"pipeline {lineage['pipeline_name']}  run {lineage.get('run_id')}  execution {lineage.get('execution_id')}",
         f"status {lineage.get('status')}  {lineage.get('start_time')} -> {lineage.get('end_time')}  ({lineage.get('total_duration_ms')} ms)",
     ]
-    for step in lineage["steps"]:
-        before = step["before_snapshot"].get("row_count")
-        after = step["after_snapshot"].get("row_count")
-        diff = step.get("schema_diff") or {}
-        changes = []
-        if diff.get("added"):
-            changes.append("+" + ",".join(diff["added"]))
-        if diff.get("removed"):
-            changes.append("-" + ",".join(diff["removed"]))
-        lines.append(
-            f"  {step['step_name']:<24} {step['layer']:<9} {step['status']:<8} {step['duration_ms']:>7} ms  "
-            f"rows {_n(before)} -> {_n(after)}  {' '.join(changes)}".rstrip()
-        )
-        if step.get("error_message") and step["status"] != "SUCCESS":
-            lines.append(f"      {step['error_message']}")
-        lines.extend(f"      {line}" for line in _write_lines(step))
+    lines.append(
+        step_table(lineage["steps"], LINEAGE_COLUMNS, header=False, indent="  ", notes=_step_notes)
+    )
     return "\n".join(lines)
+
+
+def _step_notes(step: dict) -> list[str]:
+    """Under a step's row: its error, unless it succeeded, and its Delta write."""
+    failed = step.get("error_message") and step["status"] != "SUCCESS"
+    error = [step["error_message"]] if failed else []
+    return error + _write_lines(step)
 
 
 def _write_lines(step: dict) -> list[str]:
@@ -415,10 +419,6 @@ def _write_lines(step: dict) -> list[str]:
     return lines
 
 
-def _n(value) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
 def _register_report(commands) -> None:
     report = commands.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument(
@@ -426,7 +426,7 @@ def _register_report(commands) -> None:
     )
     report.add_argument("-o", "--output", default="report.html", help="output HTML file")
     report.add_argument(
-        "--state-schema", default="odibi_state", help="state location [catalog.]schema"
+        "--state-schema", default=DEFAULT_STATE_SCHEMA, help="state location [catalog.]schema"
     )
     report.set_defaults(handler=_cmd_report)
 

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.files import write_json_atomically
+from odibi_core.step_table import NUMERIC_COLUMNS, Column, format_duration, step_cells
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 _SUCCESSFUL = ("SUCCESS", "CACHED")
+_COLUMNS: tuple[Column, ...] = ("step", "status", "duration", "rows")
 _STATUS_STYLES = {
     "SUCCESS": "green",
     "CACHED": "cyan",
@@ -78,21 +80,7 @@ def run_metrics(event_data: Mapping[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def format_duration(duration_ms: float | None) -> str:
-    """``850 ms``, ``12.35 s`` or ``2m 05.0s``; ``-`` when unknown."""
-    if duration_ms is None:
-        return "-"
-    if duration_ms < 1000:
-        return f"{duration_ms:.0f} ms"
-    seconds = duration_ms / 1000
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{int(minutes)}m {seconds:04.1f}s"
-
-
 def _summary_renderables(event_data: Mapping[str, Any]) -> list[Any]:
-    from rich.table import Table
     from rich.text import Text
 
     steps: Sequence[Mapping[str, Any]] = event_data.get("steps") or ()
@@ -116,23 +104,30 @@ def _summary_renderables(event_data: Mapping[str, Any]) -> list[Any]:
         renderables.append(Text(f"Error in {where}{event_data['error_message']}", style="red"))
 
     if steps:
-        table = Table(title=None, show_lines=False, header_style="bold")
-        table.add_column("Step")
-        table.add_column("Status")
-        table.add_column("Duration", justify="right")
-        table.add_column("Rows", justify="right")
-        for step in steps:
-            step_status = str(step.get("status", "-"))
-            rows = step.get("row_count")
-            # Text cells: a step name such as "[raw]" must not be read as rich markup.
-            table.add_row(
-                Text(str(step.get("step_name", "-"))),
-                Text(step_status, style=_STATUS_STYLES.get(step_status, "")),
-                Text(format_duration(step.get("duration_ms"))),
-                Text("-" if rows is None else f"{rows:,}"),
-            )
-        renderables.append(table)
+        renderables.append(_step_table(steps))
     return renderables
+
+
+def _step_table(steps: Sequence[Mapping[str, Any]]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=None, show_lines=False, header_style="bold")
+    for column in _COLUMNS:
+        table.add_column(
+            column.capitalize(), justify="right" if column in NUMERIC_COLUMNS else "left"
+        )
+    for step in steps:
+        cells = step_cells(step, _COLUMNS)
+        # Text cells: a step name such as "[raw]" must not be read as rich markup.
+        table.add_row(
+            *(Text(cell, style=_cell_style(column, cell)) for column, cell in zip(_COLUMNS, cells))
+        )
+    return table
+
+
+def _cell_style(column: str, cell: str) -> str:
+    return _STATUS_STYLES.get(cell, "") if column == "status" else ""
 
 
 def _executed_count(steps: Sequence[Mapping[str, Any]]) -> int:

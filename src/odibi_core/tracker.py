@@ -26,8 +26,20 @@ from odibi_core.files import write_json_atomically
 from odibi_core.secrets import mask_params
 from odibi_core.snapshot import Redactor, Snapshot, schema_diff
 from odibi_core.step import NodeState, Step
+from odibi_core.step_table import Column, step_table
 
 log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    "step",
+    "layer",
+    "engine",
+    "status",
+    "duration",
+    "rows before",
+    "rows after",
+    "delta",
+)
 
 
 def utc_now() -> datetime:
@@ -481,29 +493,12 @@ class Tracker:
 
     def get_summary(self) -> str:
         """A readable table: one line per step with status, duration and rows."""
-        rows = [
-            ("step", "layer", "engine", "status", "duration", "rows before", "rows after", "delta")
-        ]
-        for record in self.step_executions:
-            rows.append(
-                (
-                    record.step_name,
-                    record.layer,
-                    record.engine or "-",
-                    record.status,
-                    f"{record.duration_ms} ms",
-                    _fmt(record.before_snapshot.row_count),
-                    _fmt(record.after_snapshot.row_count),
-                    _fmt(record.row_delta),
-                )
-            )
-        widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        header = f"pipeline {self.pipeline_name} ({self.execution_id or '-'}): {self.status or 'RUNNING'}"
-        return header + "\n" + "\n".join(lines)
+        table = step_table(
+            (record.to_dict() for record in self.step_executions),
+            SUMMARY_COLUMNS,
+        )
+        status = self.status or "RUNNING"
+        return f"pipeline {self.pipeline_name} ({self.execution_id or '-'}): {status}\n{table}"
 
 
 def _mask_secrets(lineage: dict[str, Any], registry: Any) -> dict[str, Any]:
@@ -525,7 +520,3 @@ def _fired(count: Any) -> bool:
     """Whether an observation has fired; counts without that notion are assumed to have."""
     fired = getattr(count, "fired", None)
     return True if fired is None else bool(fired())
-
-
-def _fmt(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
