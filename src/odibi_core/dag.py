@@ -7,8 +7,10 @@ once; everything after that is lookups.
 from __future__ import annotations
 
 import graphlib
+import heapq
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from odibi_core.errors import (
@@ -65,6 +67,7 @@ class DAG:
         self.nodes = nodes
         self._order = order
         self.producers = _producers(n.step for n in nodes.values())
+        self._dependencies = {name: node.dependencies for name, node in nodes.items()}
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -95,14 +98,9 @@ class DAG:
     def dependents(self, name: str) -> set[str]:
         return set(self._node(name).dependents)
 
-    def roots(self) -> list[str]:
-        return [n for n in self._order if not self.nodes[n].dependencies]
-
     def ready(self, finished: Iterable[str], started: Iterable[str] = ()) -> list[str]:
         """Steps not yet finished or started whose dependencies have all finished."""
-        done = set(finished)
-        excluded = done | set(started)
-        return [n for n in self._order if n not in excluded and self.nodes[n].dependencies <= done]
+        return ready_steps(self._order, self._dependencies, set(finished), set(started))
 
     def upstream_of(self, name: str) -> set[str]:
         return self._walk(name, "dependencies")
@@ -225,21 +223,37 @@ class DAGBuilder:
         for name, deps in edges.items():
             for dep in deps:
                 nodes[dep].dependents.add(name)
-        # Stable order: among ready steps, keep the order they were declared in.
-        position = {n: i for i, n in enumerate(names)}
-        order: list[str] = []
-        remaining = {n: len(nodes[n].dependencies) for n in names}
-        ready = sorted((n for n, c in remaining.items() if c == 0), key=position.__getitem__)
-        while ready:
-            current = ready.pop(0)
-            order.append(current)
-            node = nodes[current]
-            node.level = max((nodes[d].level + 1 for d in node.dependencies), default=0)
-            newly = [d for d in node.dependents if _decrement(remaining, d) == 0]
-            ready = sorted(ready + newly, key=position.__getitem__)
-        return DAG(nodes, order)
+        return DAG(nodes, _declared_topological_order(names, nodes))
 
 
-def _decrement(counts: dict[str, int], name: str) -> int:
-    counts[name] -= 1
-    return counts[name]
+def ready_steps(
+    candidates: Iterable[str],
+    dependencies: Mapping[str, AbstractSet[str]],
+    finished: AbstractSet[str],
+    started: AbstractSet[str] = frozenset(),
+) -> list[str]:
+    """The ``candidates`` not finished or started whose dependencies have all finished."""
+    return [
+        name
+        for name in candidates
+        if name not in finished and name not in started and dependencies[name] <= finished
+    ]
+
+
+def _declared_topological_order(names: list[str], nodes: dict[str, DAGNode]) -> list[str]:
+    """Topological order that, among the ready steps, keeps the order they were declared
+    in; sets each node's level on the way."""
+    position = {name: i for i, name in enumerate(names)}
+    dependencies = {name: node.dependencies for name, node in nodes.items()}
+    finished: set[str] = set()
+    order: list[str] = []
+    ready = [position[name] for name in ready_steps(names, dependencies, finished)]
+    while ready:
+        current = names[heapq.heappop(ready)]
+        order.append(current)
+        finished.add(current)
+        node = nodes[current]
+        node.level = max((nodes[d].level + 1 for d in node.dependencies), default=0)
+        for name in ready_steps(node.dependents, dependencies, finished):
+            heapq.heappush(ready, position[name])
+    return order
