@@ -13,18 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.files import write_json_atomically
+from odibi_core.step import NodeState
 from odibi_core.step_table import NUMERIC_COLUMNS, Column, format_duration, step_cells
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-_SUCCESSFUL = ("SUCCESS", "CACHED")
+_SUCCESSFUL = (NodeState.SUCCESS, NodeState.CACHED)
 _COLUMNS: tuple[Column, ...] = ("step", "status", "duration", "rows")
 _STATUS_STYLES = {
-    "SUCCESS": "green",
-    "CACHED": "cyan",
-    "FAILED": "bold red",
-    "SKIPPED": "yellow",
+    NodeState.SUCCESS.value: "green",
+    NodeState.CACHED.value: "cyan",
+    NodeState.FAILED.value: "bold red",
+    NodeState.SKIPPED.value: "yellow",
 }
 
 
@@ -131,7 +132,8 @@ def _cell_style(column: str, cell: str) -> str:
 
 
 def _executed_count(steps: Sequence[Mapping[str, Any]]) -> int:
-    return sum(1 for s in steps if s.get("status") not in ("SKIPPED", "PENDING", None))
+    not_run = (NodeState.SKIPPED, NodeState.PENDING, None)
+    return sum(1 for s in steps if s.get("status") not in not_run)
 
 
 def _success_count(steps: Sequence[Mapping[str, Any]]) -> int:

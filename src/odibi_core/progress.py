@@ -21,25 +21,18 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from odibi_core.event_bus import EventBus, EventPriority
+from odibi_core.event_bus import LIFECYCLE_EVENTS, EventBus, EventPriority
+from odibi_core.step import NodeState
 
 _STATE_STYLE = {
-    "PENDING": "dim",
-    "RUNNING": "yellow",
-    "RETRYING": "yellow",
-    "SUCCESS": "green",
-    "CACHED": "cyan",
-    "FAILED": "bold red",
-    "SKIPPED": "dim",
+    NodeState.PENDING.value: "dim",
+    NodeState.RUNNING.value: "yellow",
+    "RETRYING": "yellow",  # shown between attempts: not a state of its own
+    NodeState.SUCCESS.value: "green",
+    NodeState.CACHED.value: "cyan",
+    NodeState.FAILED.value: "bold red",
+    NodeState.SKIPPED.value: "dim",
 }
-_LIFECYCLE = (
-    "pipeline_start",
-    "node_start",
-    "node_complete",
-    "node_error",
-    "pipeline_complete",
-    "pipeline_error",
-)
 
 
 def _rows(value: Any) -> str:
@@ -56,7 +49,7 @@ def _note(data: dict[str, Any]) -> str:
 
 class _ProgressHooks:
     def attach(self, bus: EventBus) -> None:
-        for event in _LIFECYCLE:
+        for event in LIFECYCLE_EVENTS:
             # LOW: user hooks (alerts) go first; the display follows.
             bus.register_hook(event, getattr(self, f"on_{event}"), priority=EventPriority.LOW)
 
@@ -198,7 +191,7 @@ class PlainProgress(_ProgressHooks):
 
     def _close(self, data: dict[str, Any]) -> None:
         for step in data.get("steps", []):
-            if step["status"] == "SKIPPED":
+            if step["status"] == NodeState.SKIPPED:
                 self._line(f"{step['step_name']} SKIPPED")
         self._line(
             f"pipeline {data['pipeline_name']} {data['status']} in {data['duration_ms']} ms: "
