@@ -12,7 +12,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -67,11 +67,16 @@ class Settings:
     auto_max_bytes: int = 256 * 1024 * 1024
 
 
+# How the tracker samples a Spark output: "cheap" only where it reads one file split,
+# "always" even where a sample recomputes the output's plan.
+SparkSamples = Literal["cheap", "always"]
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
     sample_rows: int = 5
     redact_columns: tuple[str, ...] = ()
-    spark_samples: str = "cheap"  # "cheap" or "always"
+    spark_samples: SparkSamples = "cheap"
     exact_counts: bool = False
     secret_params: tuple[str, ...] = ()  # more parameter-name patterns to mask
 
@@ -369,7 +374,10 @@ def _parse_section(raw: Any, cls: type, where: str, section: str, problems: list
 
 
 def _plain_types(hint: Any) -> tuple[type, ...]:
-    """``float | None`` -> ``(float, NoneType)``; ``int`` -> ``(int,)``."""
+    """``float | None`` -> ``(float, NoneType)``; ``int`` -> ``(int,)``; a ``Literal`` of
+    words -> ``(str,)``, its values being checked on their own."""
+    if get_origin(hint) is Literal:
+        return tuple(dict.fromkeys(type(arg) for arg in get_args(hint)))
     if get_origin(hint) in (Union, types.UnionType):
         return tuple(arg for arg in get_args(hint) if isinstance(arg, type))
     return (hint,) if isinstance(hint, type) else ()
@@ -456,7 +464,7 @@ def _parse_tracker(raw: Any, where: str, problems: list[str]) -> TrackerSettings
             elif key in raw and _name_list_problem(key, raw[key]):
                 problems.append(f"{where}: {_name_list_problem(key, raw.pop(key))}")
     tracker = _parse_section(raw, TrackerSettings, where, "tracker", problems)
-    if tracker.spark_samples not in ("cheap", "always"):
+    if tracker.spark_samples not in get_args(SparkSamples):
         problems.append(f"{where}: tracker.spark_samples must be 'cheap' or 'always'")
     if tracker.sample_rows < 0:
         problems.append(f"{where}: tracker.sample_rows must be 0 (off) or more")

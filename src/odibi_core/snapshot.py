@@ -9,7 +9,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 REDACTED = "***"
 # An apostrophe inside a word (step's) opens no quote.
@@ -28,21 +28,42 @@ _SQL_TYPE = re.compile(
 _SETTING = re.compile(r"spark\.[A-Za-z0-9_.]+")
 
 
-@dataclass
+CountSource = Literal[
+    "exact",  # counted: free on pandas, or tracker.exact_counts on Spark
+    "deferred",  # a Spark count the next action fills in (until the run settles it)
+    "observed",  # that count, filled in from the Observation
+    "unavailable",  # no action ran over the output, or its count may be partial
+    "commit_metrics",  # a Delta write's own numbers
+    "in_memory",  # a pandas write: the rows it was given
+    "already_committed",  # an append Delta skipped: the run committed it before
+    "empty",  # no data: a step without inputs
+    "unknown",
+]
+SampleSource = Literal[
+    "none",  # no data
+    "off",  # tracker.sample_rows is 0
+    "in_memory",  # sampled from a pandas frame
+    "file_scan",  # limit(n) over a file scan: reads one split
+    "recomputed",  # limit(n) that recomputes the plan (tracker.spark_samples: always)
+    "skipped",  # not sampled, since that would recompute the plan
+    "written",  # rows of what a write wrote
+]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Schema as ``["col: arrow_type"]``, a row count and up to n JSON-safe sample rows.
 
     ``row_count`` is None while a Spark count is deferred to the action that runs anyway;
-    ``count_source`` says where the count came from (``exact``, ``deferred``,
-    ``observed``, ``commit_metrics``, ``empty``, ``unknown``, and
-    ``already_committed`` for an append Delta skipped because the run committed it before).
+    ``count_source`` says where the count came from. A snapshot is a value: the tracker
+    settles a deferred count by replacing the snapshot, never by changing it.
     """
 
     schema: list[str] = field(default_factory=list)
     row_count: int | None = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
-    count_source: str = "empty"
-    sample_source: str = "none"
+    count_source: CountSource = "empty"
+    sample_source: SampleSource = "none"
     count_reason: str | None = None
 
     @classmethod
@@ -73,8 +94,8 @@ class Snapshot:
             schema=list(data.get("schema") or []),
             row_count=data.get("row_count"),
             sample=list(data.get("sample") or []),
-            count_source=data.get("count_source", "unknown"),
-            sample_source=data.get("sample_source", "none"),
+            count_source=cast(CountSource, data.get("count_source", "unknown")),
+            sample_source=cast(SampleSource, data.get("sample_source", "none")),
             count_reason=data.get("count_reason"),
         )
 

@@ -17,14 +17,14 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from odibi_core.config import TrackerSettings
 from odibi_core.files import write_json_atomically
 from odibi_core.secrets import mask_params
-from odibi_core.snapshot import Redactor, Snapshot, schema_diff
+from odibi_core.snapshot import Redactor, SampleSource, Snapshot, schema_diff
 from odibi_core.step import NodeState, Step
 from odibi_core.step_table import Column, step_table
 
@@ -58,7 +58,7 @@ class StepExecution:
     layer: str
     engine: str | None = None
     engine_reason: str | None = None
-    status: str = NodeState.PENDING.value
+    status: NodeState = NodeState.PENDING
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration_ms: int = 0
@@ -90,7 +90,7 @@ class StepExecution:
             "layer": self.layer,
             "engine": self.engine,
             "engine_reason": self.engine_reason,
-            "status": self.status,
+            "status": self.status.value,  # the lineage keeps the plain word
             "start_time": iso(self.start_time),
             "end_time": iso(self.end_time),
             "duration_ms": self.duration_ms,
@@ -183,7 +183,7 @@ class Tracker:
         with self._lock:
             record = self._open(step)
             record.attempts += 1
-            record.status = NodeState.RUNNING.value
+            record.status = NodeState.RUNNING
             inputs = {
                 logical: self._by_key.get(key, Snapshot(count_source="unknown", row_count=None))
                 for logical, key in step.inputs.items()
@@ -230,7 +230,7 @@ class Tracker:
     ) -> StepExecution:
         with self._lock:
             record = self._records[step_name]
-            record.status = status.value
+            record.status = NodeState(status)
             record.after_snapshot = after
             record.error_message = error_message
             record.end_time = utc_now()
@@ -257,7 +257,7 @@ class Tracker:
             record = StepExecution(
                 step_name=step.name,
                 layer=step.layer,
-                status=NodeState.SKIPPED.value,
+                status=NodeState.SKIPPED,
                 inputs=dict(step.inputs),
                 outputs=dict(step.outputs),
                 error_message=reason,
@@ -298,7 +298,7 @@ class Tracker:
         return max(0, int(self.settings.sample_rows))
 
     def snapshot_pandas(
-        self, frame: Any, engine: Any, *, sample_source: str = "in_memory"
+        self, frame: Any, engine: Any, *, sample_source: SampleSource = "in_memory"
     ) -> Snapshot:
         """Exact and free: the data is in memory."""
         sample = self.redact(engine.sample(frame, self.sample_rows)) if self.sample_rows else []
@@ -321,27 +321,40 @@ class Tracker:
             engine.observations_under_limits(frame),
             f"'{name}' reads it through a limit or sample, so the first action may have read only part of it",
         )
-        snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="deferred")
         unobserved = frame  # samples run on this, so a limit(n) never settles the observed count
+        deferred = None
         if self.settings.exact_counts:
             # Debugging aid: persist and count at the step, at the cost of a pass over the data.
             frame = frame.persist()
             with self._lock:
                 self._persisted.append(frame)
-            snapshot.row_count, snapshot.count_source = engine.count(frame), "exact"
+            row_count, count_source = engine.count(frame), "exact"
         else:
             frame, deferred = engine.observe_count(frame, name)
+            row_count, count_source = None, "deferred"
+        sample, sample_source = self._spark_sample(unobserved, engine, file_scan)
+        snapshot = Snapshot(
+            schema=engine.schema(unobserved),
+            row_count=row_count,
+            sample=sample,
+            count_source=count_source,
+            sample_source=sample_source,
+        )
+        if deferred is not None:
             with self._lock:
                 self._deferred.append(_Deferred(snapshot, deferred))
-        if not self.sample_rows:
-            snapshot.sample_source = "off"
-        elif file_scan or self.settings.spark_samples == "always":
-            # limit(n) over a file scan reads one split; elsewhere it recomputes the plan.
-            snapshot.sample = self.redact(engine.sample(unobserved, self.sample_rows))
-            snapshot.sample_source = "file_scan" if file_scan else "recomputed"
-        else:
-            snapshot.sample_source = "skipped"
         return frame, snapshot
+
+    def _spark_sample(
+        self, frame: Any, engine: Any, file_scan: bool
+    ) -> tuple[list[dict[str, Any]], SampleSource]:
+        if not self.sample_rows:
+            return [], "off"
+        if file_scan or self.settings.spark_samples == "always":
+            # limit(n) over a file scan reads one split; elsewhere it recomputes the plan.
+            sample = self.redact(engine.sample(frame, self.sample_rows))
+            return sample, "file_scan" if file_scan else "recomputed"
+        return [], "skipped"
 
     def snapshot_written(
         self, frame: Any, engine: Any, write: Any, written_from: Snapshot | None
@@ -352,40 +365,42 @@ class Tracker:
             if write is not None and (
                 write.rows is not None or write.count_source == "already_committed"
             ):
-                snapshot.row_count, snapshot.count_source = write.rows, write.count_source
-                snapshot.count_reason = write.count_reason
+                snapshot = replace(snapshot, **_write_count(write))
             return snapshot
-        snapshot = Snapshot(schema=engine.schema(frame), row_count=None, count_source="unknown")
-        if write is not None and write.count_source == "already_committed":
-            # Nothing was written now: the rows are the earlier commit's, when it was found.
-            snapshot.row_count, snapshot.count_source = write.rows, write.count_source
-            snapshot.count_reason = write.count_reason
-        elif write is not None and write.rows is not None:
-            snapshot.row_count, snapshot.count_source = write.rows, write.count_source
+        counted: dict[str, Any] = {"row_count": None, "count_source": "unknown"}
+        shares_count = False
+        if write is not None and (
+            write.count_source == "already_committed" or write.rows is not None
+        ):
+            # An append Delta skipped reports the earlier commit's rows, when it was found.
+            counted = _write_count(write)
         elif written_from is not None:
             # Same rows as the input: share its (possibly deferred) count.
-            snapshot.row_count, snapshot.count_source = (
-                written_from.row_count,
-                written_from.count_source,
-            )
+            counted = {
+                "row_count": written_from.row_count,
+                "count_source": written_from.count_source,
+            }
+            shares_count = True
+        sample, sample_source = self._written_sample(write, written_from)
+        snapshot = Snapshot(
+            schema=engine.schema(frame), sample=sample, sample_source=sample_source, **counted
+        )
+        if shares_count:
             with self._lock:
                 for deferred in self._deferred:
                     if deferred.snapshot is written_from:
                         self._deferred.append(_Deferred(snapshot, deferred.count))
                         break
-        if self.sample_rows and write is not None and write.sample:
-            snapshot.sample, snapshot.sample_source = (
-                self.redact(list(write.sample))[: self.sample_rows],
-                "written",
-            )
-        elif self.sample_rows and written_from is not None and written_from.sample:
-            snapshot.sample, snapshot.sample_source = (
-                list(written_from.sample),
-                written_from.sample_source,
-            )
-        else:
-            snapshot.sample_source = "off" if not self.sample_rows else "skipped"
         return snapshot
+
+    def _written_sample(
+        self, write: Any, written_from: Snapshot | None
+    ) -> tuple[list[dict[str, Any]], SampleSource]:
+        if self.sample_rows and write is not None and write.sample:
+            return self.redact(list(write.sample))[: self.sample_rows], "written"
+        if self.sample_rows and written_from is not None and written_from.sample:
+            return list(written_from.sample), written_from.sample_source
+        return [], "off" if not self.sample_rows else "skipped"
 
     def record_write(self, step_name: str, write: Any) -> None:
         """Keep a Delta write's versions and undo statement in the step's record."""
@@ -422,29 +437,39 @@ class Tracker:
         """Fill deferred Spark counts from their observations; call after the run's actions.
 
         A count is left empty, with the reason, when no action ran over the output or when
-        the first action may have read only part of it.
+        the first action may have read only part of it. Settled snapshots replace the
+        deferred ones wherever the records and the data keys hold them.
         """
         deadline = time.monotonic() + timeout
         with self._lock:
             pending, self._deferred = self._deferred, []
+        settled: dict[int, Snapshot] = {}
         for item in pending:
             if item.snapshot.row_count is not None and item.snapshot.count_source != "deferred":
                 continue
-            if item.distrusted:
-                count, reason = None, item.distrusted
-            elif not _fired(item.count):
-                count, reason = None, "no action ran over this output, so it was never counted"
-            else:
-                try:
-                    count = item.count.get(max(0.05, deadline - time.monotonic()))
-                except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
-                    count, reason = None, f"observation failed: {exc}"
-                else:
-                    reason = None if count is not None else (item.count.reason or "no count")
+            count, reason = _observed_count(item, deadline)
+            settled[id(item.snapshot)] = replace(
+                item.snapshot,
+                row_count=count,
+                count_source="observed" if count is not None else "unavailable",
+                count_reason=reason,
+            )
+        if settled:
             with self._lock:
-                item.snapshot.row_count = count
-                item.snapshot.count_source = "observed" if count is not None else "unavailable"
-                item.snapshot.count_reason = reason
+                self._replace_snapshots(settled)
+
+    def _replace_snapshots(self, settled: dict[int, Snapshot]) -> None:
+        """Swap snapshots by identity in every record and data key. The caller holds the lock."""
+
+        def swap(snapshot: Snapshot) -> Snapshot:
+            return settled.get(id(snapshot), snapshot)
+
+        for key, snapshot in self._by_key.items():
+            self._by_key[key] = swap(snapshot)
+        for record in self._records.values():
+            record.before_snapshot = swap(record.before_snapshot)
+            record.after_snapshot = swap(record.after_snapshot)
+            record.input_snapshots = {k: swap(s) for k, s in record.input_snapshots.items()}
 
     def release(self) -> None:
         """Unpersist what ``exact_counts`` cached, so the shared session keeps no run's data."""
@@ -514,6 +539,28 @@ def _mask_secrets(lineage: dict[str, Any], registry: Any) -> dict[str, Any]:
         for snapshot in [*snapshots, *step["input_snapshots"].values()]:
             snapshot["sample"] = registry.mask_in(snapshot["sample"])
     return lineage
+
+
+def _write_count(write: Any) -> dict[str, Any]:
+    """The row count a write reported, as snapshot fields."""
+    return {
+        "row_count": write.rows,
+        "count_source": write.count_source,
+        "count_reason": write.count_reason,
+    }
+
+
+def _observed_count(item: _Deferred, deadline: float) -> tuple[int | None, str | None]:
+    """A deferred count from its observation, or None with the reason it is missing."""
+    if item.distrusted:
+        return None, item.distrusted
+    if not _fired(item.count):
+        return None, "no action ran over this output, so it was never counted"
+    try:
+        count = item.count.get(max(0.05, deadline - time.monotonic()))
+    except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
+        return None, f"observation failed: {exc}"
+    return count, None if count is not None else (item.count.reason or "no count")
 
 
 def _fired(count: Any) -> bool:
