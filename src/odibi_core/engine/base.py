@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from odibi_core.snapshot import CountSource
 from odibi_core.write_spec import WriteSpec
 
 __all__ = [
@@ -37,8 +38,7 @@ class WriteResult:
     rows_inserted: int | None = None
     rows_updated: int | None = None
     delta_version: int | None = None
-    # "commit_metrics" | "in_memory" | "already_committed" | "unknown"
-    count_source: str = "unknown"
+    count_source: CountSource = "unknown"  # commit_metrics, in_memory, already_committed
     sample: list[dict[str, Any]] | None = None  # rows of what was written, when free
     count_reason: str | None = None  # why the count is what it is, e.g. already committed
     version_before: int | None = None
