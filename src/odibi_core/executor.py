@@ -176,17 +176,8 @@ class DAGExecutor:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     name = running.pop(future)
-                    succeeded = self._finish(name, future.result())
-                    if not succeeded:
-                        continue
-                    for dependent in sorted(self.dag.dependents(name), key=self._position):
-                        remaining[dependent] -= 1
-                        if (
-                            remaining[dependent] == 0
-                            and self._states[dependent] is NodeState.PENDING
-                        ):
-                            self._set_state(dependent, NodeState.READY)
-                            ready.append(dependent)
+                    if self._finish(name, future.result()):
+                        ready.extend(self._released_by(name, remaining))
         except BaseException:
             # Ctrl-C (or a bug): start nothing new, stop retry waits, do not wait for the pool.
             self.cancel()
@@ -196,6 +187,16 @@ class DAGExecutor:
         for name, state in list(self._states.items()):
             if state is NodeState.PENDING:
                 self._skip(name, "the run was cancelled after a failure (fail_fast)")
+
+    def _released_by(self, name: str, remaining: dict[str, int]) -> list[str]:
+        """Dependents of the succeeded step ``name`` that have no unfinished dependency left."""
+        released = []
+        for dependent in sorted(self.dag.dependents(name), key=self._position):
+            remaining[dependent] -= 1
+            if remaining[dependent] == 0 and self._states[dependent] is NodeState.PENDING:
+                self._set_state(dependent, NodeState.READY)
+                released.append(dependent)
+        return released
 
     def _position(self, name: str) -> int:
         return self._positions[name]
@@ -252,27 +253,26 @@ class DAGExecutor:
                 self._fail_for_good(step, error, attempt, attempt_started)
                 raise
             except (Exception, SystemExit) as error:  # noqa: BLE001 - recorded, not raised
-                will_retry = (
-                    attempt <= allowed and is_retryable(error) and not self._cancelled.is_set()
-                )
-                if not will_retry:
-                    return self._fail_for_good(step, error, attempt, attempt_started)
-                self._set_state(name, NodeState.FAILED)
-                self._notify_failure(step, error, attempt, True, attempt_started)
-                delay = self.retry.delay(attempt)
-                log.info(
-                    "step '%s' failed (attempt %d), retrying in %.2fs: %s",
-                    name,
-                    attempt,
-                    delay,
-                    error,
-                )
-                if self._cancelled.wait(delay):
-                    # The run was cancelled while this step waited: its failure is final.
+                if not self._retry_after(step, error, attempt, allowed, attempt_started):
                     return self._fail_for_good(step, error, attempt, attempt_started)
             else:
                 self._succeed(step, outcome, attempt, started)
                 return None
+
+    def _retry_after(
+        self, step: Step, error: BaseException, attempt: int, allowed: int, started: float
+    ) -> bool:
+        """Whether ``step`` runs again after ``error``; waits out the retry delay if so."""
+        if attempt > allowed or not is_retryable(error) or self._cancelled.is_set():
+            return False
+        self._set_state(step.name, NodeState.FAILED)
+        self._notify_failure(step, error, attempt, True, started)
+        delay = self.retry.delay(attempt)
+        log.info(
+            "step '%s' failed (attempt %d), retrying in %.2fs: %s", step.name, attempt, delay, error
+        )
+        # A run cancelled while this step waited makes its failure final.
+        return not self._cancelled.wait(delay)
 
     def _succeed(self, step: Step, outcome: StepOutcome, attempt: int, started: float) -> None:
         """Record a finished step. What goes wrong after its work is done never re-runs it."""

@@ -227,24 +227,6 @@ class SecretResolver:
         return replace(step, params=self.resolve(step.params, step.name))
 
 
-class SecretResolvingRunner:
-    """A step runner layer: resolves a step's secrets just before the step runs.
-
-    The executor, the tracker and the events keep the step with its references; only the
-    node (and so the engine) gets the resolved params.
-    """
-
-    def __init__(self, inner: Callable[..., Any], resolver: SecretResolver):
-        self.inner = inner
-        self.resolver = resolver
-
-    def __call__(self, step: Step, attempt: int, mark_executing: Callable[[], None]) -> Any:
-        return self.inner(self.resolver.resolve_step(step), attempt, mark_executing)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 class ScrubbingLogFilter(logging.Filter):
     """Masks log records while a run is on: odibi_core's own, and whatever reaches the root.
 

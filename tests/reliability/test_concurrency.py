@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odibi_core.orchestrator import Orchestrator
+from odibi_core.orchestrator import Orchestrator, RunContext
 from tests.reliability.conftest import REPO, odibi_process
 
 PROCESSES, THREADS = 4, 8
@@ -37,7 +37,10 @@ def _example(folder: Path) -> Path:
 
 def _orchestrator(pipeline: Path, spark, warehouse: Path, state: str | None) -> Orchestrator:
     return Orchestrator(
-        pipeline=str(pipeline), spark=spark, warehouse=warehouse, state_schema=state
+        pipeline=str(pipeline),
+        spark=spark,
+        context=RunContext(warehouse=warehouse),
+        state_schema=state,
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 from odibi_core.cli import main
 from odibi_core.config import Settings, load_pipeline
 from odibi_core.event_bus import EventBus
-from odibi_core.orchestrator import Orchestrator
+from odibi_core.orchestrator import Orchestrator, RunContext
 from tests.reliability import error_funcs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_a_function_error_names_the_users_file_and_line(tmp_path, monkeypatch, c
 def test_debug_logs_the_full_traceback_of_a_failed_step(tmp_path, monkeypatch, caplog):
     path = write_pipeline(tmp_path, DIVIDE_PIPELINE)
     monkeypatch.chdir(ROOT)
-    with caplog.at_level(logging.DEBUG, logger="odibi_core.run_events"):
+    with caplog.at_level(logging.DEBUG, logger="odibi_core.execution.observers"):
         assert main(["--debug", "run", str(path), "--no-state", "--quiet"]) == 1
     failed = [r for r in caplog.records if r.exc_info and "step 'divide' failed" in r.getMessage()]
     assert failed, "the step's traceback is logged at DEBUG"
@@ -287,7 +287,10 @@ def test_a_failed_state_write_is_in_the_result_and_the_targets_stay(spark, tmp_p
     blocker.write_text("a regular file: nothing can be created under it")
     path = write_pipeline(tmp_path, STORE_PIPELINE)
     result = Orchestrator(
-        pipeline=path, state_schema="odibi_state", warehouse=blocker / "wh", spark=spark
+        pipeline=path,
+        state_schema="odibi_state",
+        context=RunContext(warehouse=blocker / "wh"),
+        spark=spark,
     ).execute()
     assert result.success
     assert any((tmp_path / "out").iterdir())

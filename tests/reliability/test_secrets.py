@@ -17,7 +17,7 @@ import pytest
 
 from odibi_core import cli
 from odibi_core.event_bus import EventBus
-from odibi_core.orchestrator import Orchestrator
+from odibi_core.orchestrator import Orchestrator, RunContext
 from odibi_core.state import audit
 from odibi_core.step import Step
 
@@ -254,7 +254,7 @@ def test_spark_and_pyspark_logs_of_a_failed_cast_hold_no_redacted_value(
     (tmp_path / "spark_cast.yaml").write_text(textwrap.dedent(SPARK_CAST))
     monkeypatch.chdir(tmp_path)
     result = Orchestrator(
-        pipeline="spark_cast.yaml", spark=spark, warehouse=spark_warehouse
+        pipeline="spark_cast.yaml", spark=spark, context=RunContext(warehouse=spark_warehouse)
     ).execute()
     out, err = capfd.readouterr()  # the JVM's log4j output and PySpark's JSON logs included
     assert result.failed_nodes == ["save"]

@@ -1,29 +1,26 @@
-"""Which engine runs a step: the step's own ``engine``, the pipeline default, or ``auto``.
+"""How big is what a step would read: answered from metadata, never by scanning data.
 
-``auto`` picks pandas when a step's input is small and Spark otherwise. The size is
-estimated without scanning data: from file sizes, Parquet footers, the Delta log (the
-last checkpoint plus later commits), or the known row counts of upstream outputs. Where
-an ingest step's ``value`` lives and in which format comes from
-:mod:`odibi_core.engine.locations`, the same answer the ingest and store nodes use.
+From file sizes, Parquet footers, the Delta log (the last checkpoint plus later commits),
+or a table's files. Where an ingest step's ``value`` lives and in which format comes from
+:mod:`odibi_core.engine.locations`, the same answer the ingest and store nodes use. These
+are facts; which engine runs the step is decided by
+:mod:`odibi_core.execution.engine_policy`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from odibi_core.engine.locations import (
     DataLocation,
     data_files,
-    human_bytes,
     live_delta_files,
-    locate,
     path_exists,
 )
 from odibi_core.engine.tables import local_table_path, on_databricks
-from odibi_core.errors import PipelineConfigError, did_you_mean
-from odibi_core.step import ENGINES, Step
+from odibi_core.step import Step
 from odibi_core.step_params import io_options
 
 DEFAULT_MAX_ROWS = 1_000_000
@@ -43,59 +40,6 @@ class SizeEstimate:
     bytes: int | None
     source: str  # "csv", "delta", "upstream", ...
     note: str = ""  # why a figure is missing, for the reason text
-
-
-@dataclass(frozen=True)
-class EngineChoice:
-    name: str  # "pandas" or "spark"
-    reason: str
-    estimated_rows: int | None = None
-    estimated_bytes: int | None = None
-
-
-def choose_engine(
-    step: Step,
-    default: str,
-    *,
-    base_dir: str | Path | None,
-    upstream_rows: Mapping[str, int | None],
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    warehouse: str | Path | None = None,
-) -> EngineChoice:
-    """Pick the engine for ``step``. ``upstream_rows`` maps its input data keys to row counts."""
-    if default not in ENGINES:
-        raise PipelineConfigError(
-            f"default engine '{default}' is not one of {', '.join(ENGINES)}"
-            f"{did_you_mean(str(default), ENGINES)}"
-        )
-    requested = step.engine or default
-    if requested != "auto":
-        origin = "step sets" if step.engine else "pipeline default"
-        return EngineChoice(requested, f"{origin} engine: {requested}")
-    if step.layer == "ingest":
-        estimate = estimate_source(
-            locate(step, base_dir), step=step, max_bytes=max_bytes, warehouse=warehouse
-        )
-    else:
-        estimate = estimate_upstream(step, upstream_rows)
-    return _decide(estimate, max_rows, max_bytes)
-
-
-def estimate_upstream(step: Step, upstream_rows: Mapping[str, int | None]) -> SizeEstimate:
-    if not step.inputs:
-        return SizeEstimate(rows=0, bytes=None, source="no inputs")
-    unknown = [key for key in step.inputs.values() if upstream_rows.get(key) is None]
-    if unknown:
-        listed = ", ".join(f"'{key}'" for key in unknown)
-        return SizeEstimate(
-            rows=None,
-            bytes=None,
-            source="upstream",
-            note=f"row count of {listed} is unknown (a Spark output)",
-        )
-    total = sum(upstream_rows[key] or 0 for key in step.inputs.values())
-    return SizeEstimate(rows=total, bytes=None, source="upstream")
 
 
 def estimate_source(
@@ -132,37 +76,6 @@ def estimate_source(
     )
     rows = _estimate_line_rows(files, total_bytes, header=header)
     return SizeEstimate(rows, total_bytes, location.format)
-
-
-def _decide(estimate: SizeEstimate, max_rows: int, max_bytes: int) -> EngineChoice:
-    limits = f"{max_rows:,} rows / {human_bytes(max_bytes)}"
-    if estimate.rows is None and estimate.bytes is None:
-        why = estimate.note or f"size of the {estimate.source} input is unknown"
-        return EngineChoice("spark", f"auto: {why}, so spark")
-    under_rows = estimate.rows is None or estimate.rows < max_rows
-    under_bytes = estimate.bytes is None or estimate.bytes < max_bytes
-    name = "pandas" if under_rows and under_bytes else "spark"
-    size = _describe(estimate)
-    direction = "under" if name == "pandas" else "over"
-    return EngineChoice(
-        name,
-        f"auto: {size} {direction} {limits}",
-        estimated_rows=estimate.rows,
-        estimated_bytes=estimate.bytes,
-    )
-
-
-def _describe(estimate: SizeEstimate) -> str:
-    if estimate.source == "upstream":
-        return f"{estimate.rows:,} rows from upstream"
-    if estimate.source == "no inputs":
-        return "no inputs"
-    detail = f"{human_bytes(estimate.bytes or 0)} {estimate.source}"
-    if estimate.note:
-        detail = f"{detail}; {estimate.note}"
-    if estimate.rows is None:
-        return f"unknown rows ({detail})"
-    return f"~{estimate.rows:,} rows ({detail})"
 
 
 # --------------------------------------------------------------------------- file formats

@@ -1,0 +1,51 @@
+"""Who is running: the run's identity, set by the caller, and one execution of it.
+
+The CLI, and a bundle task's entry point, set the run id and attempt; everything inside
+the run (observers, tracker, audit) is given the frozen ``Execution`` and never the
+orchestrator.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Local run ids: ``<yyyymmddTHHMMSS>_<6 hex>``; on Databricks the job run id is used."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Run options the caller sets rather than the pipeline.
+
+    ``run_id``: reuse one to make a rerun part of the same run (default: ``$ODIBI_RUN_ID``,
+    else a new id). ``attempt``: the first execution's number within the run (a repaired
+    job task passes its repair count). ``warehouse``: where local tables and state live
+    (default ``.odibi/warehouse``).
+    """
+
+    run_id: str | None = None
+    attempt: int = 1
+    warehouse: Path | None = None
+
+    def resolved_run_id(self) -> str:
+        return self.run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution of a run: what every event, record and audit row is keyed by."""
+
+    pipeline_name: str
+    run_id: str
+    attempt: int
+
+    @property
+    def execution_id(self) -> str:
+        return f"{self.run_id}.{self.attempt}"

@@ -1,0 +1,254 @@
+"""One execution of a run plan: assembles engines, store, runner stack and observers.
+
+The orchestrator builds the plan and calls ``PipelineRun(...).execute()`` once per
+``execute()``; a bundle task does the same with its own plan and store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from odibi_core.config import StateLocation
+from odibi_core.errors import SelectionError
+from odibi_core.event_bus import EventBus
+from odibi_core.execution.context import Execution
+from odibi_core.execution.engine_policy import EngineChooser
+from odibi_core.execution.messages import RunMessages
+from odibi_core.execution.observers import (
+    EventObserver,
+    Observers,
+    ReleaseObserver,
+    TrackerObserver,
+)
+from odibi_core.execution.plan import RunPlan
+from odibi_core.execution.runners import (
+    NodeRunner,
+    RunnerLayer,
+    SecretLayer,
+    StoreRunner,
+    stack,
+)
+from odibi_core.execution.store import DataStore, ReaderCount
+from odibi_core.execution.tracking_layer import TrackingLayer
+from odibi_core.executor import DAGExecutor, ExecutionReport, RetryPolicy
+from odibi_core.result import RunResult, RunSummary
+from odibi_core.secrets import ScrubbingLogFilter, SecretResolver
+from odibi_core.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def raise_on_missing_inputs(plan: RunPlan, store: DataStore) -> None:
+    """A plan over a subset needs its external inputs in the store before it runs."""
+    missing = {k: p for k, p in plan.external_inputs.items() if not store.contains(k)}
+    if not missing:
+        return
+    needed = "; ".join(
+        f"'{key}' (produced by {', '.join(sorted(producers))})"
+        for key, producers in sorted(missing.items())
+    )
+    first = plan.dag.topological_order()[0]
+    raise SelectionError(
+        f"selection '{plan.selection}' needs data from steps outside it: {needed}; "
+        f"add them, e.g. --select '+{first}', or put the data into the run's store"
+    )
+
+
+@dataclass(frozen=True)
+class RunServices:
+    """What an execution writes to and runs with, besides its plan."""
+
+    bus: EventBus
+    store: DataStore
+    messages: RunMessages
+    spark: Any = None
+    warehouse: Path | None = None
+    state: StateLocation | None = None
+    enable_tracker: bool = True
+    layers: Sequence[RunnerLayer] = ()
+
+
+class PipelineRun:
+    """Runs ``plan`` once as ``execution``."""
+
+    def __init__(self, plan: RunPlan, execution: Execution, services: RunServices):
+        self.plan = plan
+        self.execution = execution
+        self.services = services
+
+    def execute(self) -> RunResult:
+        from odibi_core.engine.registry import Engines
+
+        plan, services = self.plan, self.services
+        tracker = self._tracker()
+        engines = Engines(
+            spark=services.spark,
+            warehouse=services.warehouse,
+            duckdb_threads=plan.settings.duckdb_threads,
+        )
+        events = EventObserver(
+            services.bus, self.execution, services.messages, plan.dag, _settled_rows(tracker)
+        )
+        executor = self._executor(engines, tracker, events)
+        start = datetime.now(timezone.utc)
+        if tracker:
+            tracker.start_pipeline()
+        log_filter = ScrubbingLogFilter(services.messages.text).install()
+        events.pipeline_started(start)
+        try:
+            report = executor.execute()
+            if tracker and engines.spark_started:
+                tracker.settle()
+                tracker.release()
+            result = self._result(report, start, tracker, engines.spark_started)
+            events.pipeline_finished(result)
+            if tracker and services.state is not None:
+                result.state_error = record_in_state(tracker, self.execution, services)
+        finally:
+            engines.close()
+            log_filter.remove()
+        return result
+
+    def _tracker(self) -> Tracker | None:
+        if not self.services.enable_tracker:
+            return None
+        return Tracker(
+            self.plan.name,
+            run_id=self.execution.run_id,
+            execution_id=self.execution.execution_id,
+            settings=self.plan.config.tracker,
+            redactor=self.services.messages.redactor,
+        )
+
+    def _executor(self, engines: Any, tracker: Tracker | None, events: EventObserver):
+        plan, services = self.plan, self.services
+        readers = ReaderCount(
+            (step.input_keys for step in plan.dag.steps), enabled=plan.settings.release_data
+        )
+        observers = [ReleaseObserver(services.store, readers), events]
+        if tracker:
+            observers.insert(0, TrackerObserver(tracker, services.messages))
+        settings = plan.settings
+        return DAGExecutor(
+            plan.dag,
+            self._runner(engines, tracker),
+            Observers(observers),
+            max_workers=settings.max_workers,
+            parallel=settings.parallel,
+            fail_fast=settings.fail_fast,
+            retry=RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_backoff),
+        )
+
+    def _runner(self, engines: Any, tracker: Tracker | None) -> StoreRunner:
+        plan, services = self.plan, self.services
+        node_runner = NodeRunner(
+            engines=engines,
+            base_dir=plan.config.base_dir,
+            pipeline=plan.name,
+            run_id=self.execution.run_id,
+            dag=plan.dag,
+        )
+        node_runner.redact_columns = services.messages.redacted_columns
+        resolver = SecretResolver(services.messages.secrets)
+        layers: list[RunnerLayer] = list(services.layers)
+        if tracker:
+            layers.append(lambda inner: TrackingLayer(inner, tracker, dag=plan.dag))
+        layers.append(lambda inner: SecretLayer(inner, resolver))
+        chooser = EngineChooser(
+            default_engine=plan.engine,
+            settings=plan.settings,
+            base_dir=plan.config.base_dir,
+            warehouse=services.warehouse,
+            store=services.store,
+            engines=engines,
+            tracker=tracker,
+        )
+        return StoreRunner(
+            stack(node_runner, layers), store=services.store, engines=engines, chooser=chooser
+        )
+
+    def _result(
+        self, report: ExecutionReport, start: datetime, tracker: Tracker | None, spark: bool
+    ) -> RunResult:
+        end = datetime.now(timezone.utc)
+        summary = RunSummary.of(report.states, report.completion_order)
+        error = self._error(report, summary)
+        if tracker:
+            status = "FAILED" if summary.failed else "SUCCESS"
+            params = self.services.messages.recorded_parameters
+            tracker.end_pipeline(status, summary.counts(), error=error, params=params)
+        text = self.services.messages.error_text
+        return RunResult(
+            success=not summary.failed,
+            pipeline_name=self.plan.name,
+            run_id=self.execution.run_id,
+            execution_id=self.execution.execution_id,
+            start_time=start,
+            end_time=end,
+            duration_ms=int((end - start).total_seconds() * 1000),
+            nodes_executed=summary.nodes_executed,
+            success_count=summary.success_count,
+            failed_nodes=list(summary.failed),
+            skipped_nodes=list(summary.skipped),
+            cached_nodes=list(summary.cached),
+            node_states=dict(report.states),
+            data_map=self.services.store.snapshot(),
+            tracker=tracker,
+            error=error,
+            errors={name: text(e, name) for name, e in report.errors.items()},
+            attempts=dict(report.attempts),
+            spark_started=spark,
+        )
+
+    def _error(self, report: ExecutionReport, summary: RunSummary) -> str | None:
+        if not summary.failed:
+            return None
+        first = summary.failed[0]
+        error = f"step '{first}' failed: {self.services.messages.error_text(report.errors[first], first)}"
+        if summary.skipped:
+            error += f"; skipped downstream: {', '.join(summary.skipped)}"
+        return error
+
+
+def _settled_rows(tracker: Tracker | None):
+    def settled(name: str) -> int | None:
+        record = tracker.get(name) if tracker else None
+        return record.after_snapshot.row_count if record is not None else None
+
+    return settled
+
+
+def record_in_state(tracker: Tracker, execution: Execution, services: RunServices) -> str | None:
+    """Record the run in the state tables; what went wrong, or ``None``.
+
+    The run's targets are written by then, so a failure here does not fail the run: it is
+    returned, kept in ``result.state_error``, and the CLI exits 1 with it.
+    """
+    from odibi_core.engine.session import get_spark
+    from odibi_core.state.audit import AuditStore
+    from odibi_core.state.location import AUDIT_TABLE, RUNS_TABLE
+
+    location = services.state
+    try:
+        store = AuditStore(
+            location,
+            spark_provider=lambda: get_spark(services.spark, warehouse=services.warehouse),
+            warehouse=services.warehouse,
+        )
+        store.write_lineage(tracker.to_lineage())
+    except Exception as exc:  # noqa: BLE001 - the data is written; losing audit rows is reported, not fatal
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = (
+            f"the pipeline's targets were written, but run {execution.execution_id} could not "
+            f"be recorded in state tables {location.table(AUDIT_TABLE)} and "
+            f"{location.table(RUNS_TABLE)}: {type(exc).__name__}: {first_line}; "
+            "fix the state location, or run with --no-state"
+        )
+        log.error("%s", message)
+        return message
+    return None
