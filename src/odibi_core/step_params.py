@@ -134,14 +134,13 @@ def write_spec_for_step(
     txn_app_id = None
     if mode == "append" and pipeline and run_id:
         txn_app_id = f"odibi:{pipeline}:{step.name}:{target}:{run_id}"
-    update_columns = _names(step.params, "update_columns")
     return WriteSpec(
         target=target,
         format=fmt,
         mode=mode,
         options=io_options(step),
         merge_keys=_names(step.params, "merge_keys") or (),
-        update_columns=update_columns if "update_columns" in step.params else None,
+        update_columns=_names(step.params, "update_columns"),  # None: every column
         partition_by=_names(step.params, "partition_by") or (),
         cluster_by=_names(step.params, "cluster_by") or (),
         merge_schema=step.params.get("merge_schema", False),

@@ -65,7 +65,7 @@ class WriteSpec:
         """Every rule this spec breaks, most fundamental first."""
         fmt = self.format.lower()
         choices = [
-            choice_problem("format", self.format, naming="spec"),
+            choice_problem("format", fmt, naming="spec"),
             choice_problem("mode", self.mode, naming="spec"),
             choice_problem("merge_null_keys", self.merge_null_keys, naming="spec"),
         ]
@@ -107,7 +107,8 @@ _CHOICES: Mapping[str, tuple[str, tuple[str, ...]]] = {
 def choice_problem(key: str, value: Any, *, naming: Naming = "params") -> str | None:
     """The problem with a format, mode or merge_null_keys value; None when it is valid."""
     label, choices = _CHOICES[key]
-    if isinstance(value, str) and value.lower() in choices:
+    # YAML may say "Append"; a spec is read by engines as it is, so it must be exact.
+    if isinstance(value, str) and (value.lower() if naming == "params" else value) in choices:
         return None
     if naming == "spec":
         label = label.removeprefix("params.")

@@ -34,6 +34,11 @@ SPEC_RULES = [
         "write mode 'apend' is not one of overwrite, append, merge (did you mean 'append'?)",
     ),
     (
+        "mode_not_exact",
+        WriteSpec(target="t", format="delta", mode="Append"),
+        "write mode 'Append' is not one of overwrite, append, merge (did you mean 'append'?)",
+    ),
+    (
         "unknown_merge_null_keys",
         WriteSpec(
             target="t", format="delta", mode="merge", merge_keys=("id",), merge_null_keys="skip"
