@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from odibi_core.config import (
     PipelineConfig,
@@ -29,6 +29,9 @@ from odibi_core.execution.runners import RunnerLayer
 from odibi_core.execution.store import DataStore, MemoryStore
 from odibi_core.result import RunResult
 from odibi_core.step import Step
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs is Python 3.12+
 
 __all__ = ["Orchestrator", "RunContext", "RunOptions", "new_run_id"]
 
