@@ -143,5 +143,7 @@ def test_the_plan_carries_resolved_parameters_and_a_fingerprint_per_selected_ste
 
 
 def test_an_unknown_run_option_is_refused_with_a_suggestion():
-    with pytest.raises(TypeError, match=r"unknown option 'max_worker' \(did you mean 'max_workers'\?\)"):
+    with pytest.raises(
+        TypeError, match=r"unknown option 'max_worker' \(did you mean 'max_workers'\?\)"
+    ):
         Orchestrator(steps=five_steps(), max_worker=2)

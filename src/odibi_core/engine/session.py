@@ -144,17 +144,6 @@ def _remember_resolved_jars(session: SparkSession) -> None:
         log.debug("could not remember the Delta jars in %s: %s", cache, exc)
 
 
-def active_spark() -> SparkSession | None:
-    """The session already running in this process, without starting one."""
-    if _session is not None and not _is_stopped(_session):
-        return _session
-    if "pyspark" not in sys.modules:
-        return None
-    from pyspark.sql import SparkSession
-
-    return SparkSession.getActiveSession()
-
-
 def _is_stopped(session: SparkSession) -> bool:
     try:
         return session.sparkContext._jsc is None  # noqa: SLF001 - pyspark exposes no public flag
