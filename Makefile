@@ -21,9 +21,12 @@ run: $(STAMP)
 	$(BIN)/python pipelines/generate_data.py
 	$(BIN)/odibi run pipelines/customer_pipeline.yaml --lineage .odibi/lineage.json --report .odibi/report.html
 
-## Run the test suite (unit tests, then Spark tests); the slow ones are left to test-slow.
+## Lint, the layer contracts, then the test suite; the slow tests are left to test-slow.
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -v -m "not slow"
 
 ## Only the slow tests: multi-process concurrency, SIGKILL faults.
@@ -44,8 +47,9 @@ stress: $(STAMP)
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from odibi_core import Step  # noqa: E402
 from odibi_core.engine import pandas_engine  # noqa: E402
 from odibi_core.engine.session import get_spark  # noqa: E402
-from odibi_core.event_bus import EventBus  # noqa: E402
+from odibi_core.events.bus import EventBus  # noqa: E402
 from odibi_core.orchestrator import Orchestrator  # noqa: E402
 
 

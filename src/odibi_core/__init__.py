@@ -5,8 +5,8 @@ Run locally on pandas/DuckDB and local Spark + Delta, or deploy as a Databricks 
 
 from __future__ import annotations
 
-from odibi_core.errors import OdibiError, PipelineConfigError, PipelineExecutionError
-from odibi_core.step import NodeState, Step
+from odibi_core.core.errors import OdibiError, PipelineConfigError, PipelineExecutionError
+from odibi_core.core.step import NodeState, Step
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from odibi_core.config import (
+from odibi_core.core.config import (
     PipelineConfig,
     Settings,
     StateLocation,
@@ -18,17 +18,17 @@ from odibi_core.config import (
     load_pipeline,
     validate_steps,
 )
-from odibi_core.dag import DAG
-from odibi_core.errors import PipelineConfigError, PipelineExecutionError, did_you_mean
-from odibi_core.event_bus import EventBus
+from odibi_core.core.dag import DAG
+from odibi_core.core.errors import PipelineConfigError, PipelineExecutionError, did_you_mean
+from odibi_core.core.step import Step
+from odibi_core.events.bus import EventBus
 from odibi_core.execution.context import Execution, RunContext, new_run_id
 from odibi_core.execution.messages import RunMessages
 from odibi_core.execution.plan import RunPlan, build_plan
+from odibi_core.execution.result import RunResult
 from odibi_core.execution.run import PipelineRun, RunServices, raise_on_missing_inputs
 from odibi_core.execution.runners import RunnerLayer
 from odibi_core.execution.store import DataStore, MemoryStore
-from odibi_core.result import RunResult
-from odibi_core.step import Step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs is Python 3.12+

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from odibi_core import NodeState, Step
-from odibi_core.errors import SelectionError
+from odibi_core.core.errors import SelectionError
 from odibi_core.execution.plan import build_plan, step_fingerprint
 from odibi_core.execution.runners import StepCall, StepRun
 from odibi_core.execution.store import MemoryStore
@@ -122,7 +122,7 @@ def test_fingerprints_change_with_what_a_step_computes_and_nothing_else():
 
 
 def test_the_plan_carries_resolved_parameters_and_a_fingerprint_per_selected_step(seed_data):
-    from odibi_core.config import PipelineConfig
+    from odibi_core.core.config import PipelineConfig
 
     steps = [
         Step(layer="ingest", name="read", value="data/${params.file}", outputs={"data": "raw"}),

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from odibi_core import NodeState, Step
-from odibi_core.errors import PipelineConfigError, PipelineExecutionError, SelectionError
-from odibi_core.event_bus import EventBus
+from odibi_core.core.errors import PipelineConfigError, PipelineExecutionError, SelectionError
+from odibi_core.events.bus import EventBus
 from odibi_core.orchestrator import Orchestrator, new_run_id
 from tests import funcs
 from tests.integration.seed_steps import five_steps, three_ingests_and_join
@@ -293,7 +293,7 @@ def test_python_steps_take_parameters_from_params(seed_data):
 
 
 def test_redaction_masks_values_quoted_in_error_messages(seed_data):
-    from odibi_core.config import TrackerSettings
+    from odibi_core.core.config import TrackerSettings
 
     bus = EventBus()
     recorder = EventRecorder(bus)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from odibi_core import Step
-from odibi_core.event_bus import (
+from odibi_core.events.bus import (
     EventBus,
     EventPriority,
     create_metrics_export_hook,

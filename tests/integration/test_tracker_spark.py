@@ -8,8 +8,8 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main as odibi
-from odibi_core.config import StateLocation, TrackerSettings
-from odibi_core.event_bus import EventBus
+from odibi_core.core.config import StateLocation, TrackerSettings
+from odibi_core.events.bus import EventBus
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.report import render_report
 from odibi_core.state.audit import AuditStore

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from odibi_core.cli import main
-from odibi_core.config import Settings, load_pipeline
-from odibi_core.event_bus import EventBus
+from odibi_core.core.config import Settings, load_pipeline
+from odibi_core.events.bus import EventBus
 from odibi_core.orchestrator import Orchestrator, RunContext
 from tests.reliability import error_funcs
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odibi_core import Step, faults
-from odibi_core.event_bus import EventBus
+from odibi_core import Step
+from odibi_core.core import faults
+from odibi_core.events.bus import EventBus
 from odibi_core.orchestrator import Orchestrator
 from tests.reliability.conftest import delta_versions, listing, odibi_process
 

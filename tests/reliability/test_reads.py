@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from odibi_core import Step
-from odibi_core.engine import tables
+from odibi_core.core import tables
+from odibi_core.core.errors import EngineError, PipelineConfigError
 from odibi_core.engine.base import ReadSpec
 from odibi_core.engine.registry import Engines
-from odibi_core.errors import EngineError, PipelineConfigError
 from odibi_core.execution.engine_policy import choose_engine
 from odibi_core.orchestrator import Orchestrator
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from odibi_core import cli
-from odibi_core.event_bus import EventBus
+from odibi_core.core.step import Step
+from odibi_core.events.bus import EventBus
 from odibi_core.orchestrator import Orchestrator, RunContext
 from odibi_core.state import audit
-from odibi_core.step import Step
 
 PASSWORD = "S3cr3t-value"
 VAULT_VALUE = "vault-T0ken-42"
@@ -76,7 +76,7 @@ def run_artefacts(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ODIBI_SECRET_SCOPE_KEY", VAULT_VALUE)
     monkeypatch.chdir(tmp_path)
     _RecordingBus.received = []
-    monkeypatch.setattr("odibi_core.event_bus.EventBus", _RecordingBus)
+    monkeypatch.setattr("odibi_core.events.bus.EventBus", _RecordingBus)
     # The rows the audit writer would commit, built by its own (JVM-free) row builders;
     # writing them needs Spark, which this test leaves to the spark-marked audit tests.
     rows: dict[str, list] = {"runs": [], "audit": []}

@@ -18,7 +18,7 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main
-from odibi_core.errors import PipelineConfigError
+from odibi_core.core.errors import PipelineConfigError
 from odibi_core.orchestrator import Orchestrator
 
 CSV = "id,name\n1,a\n2,b\n3,c\n"

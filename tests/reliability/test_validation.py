@@ -16,7 +16,7 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main
-from odibi_core.errors import PipelineConfigError
+from odibi_core.core.errors import PipelineConfigError
 from odibi_core.orchestrator import Orchestrator
 
 CSV = "id,name\n1,a\n2,b\n3,c\n"
@@ -394,7 +394,7 @@ def test_json_cases_match_yaml_cases(tmp_path, capsys):
 
 def test_nodes_refuse_unknown_params_even_without_validation(tmp_path):
     """A step run directly (no validate_steps) still never drops a misspelled key."""
-    from odibi_core.engine.locations import locate
+    from odibi_core.core.locations import locate
     from odibi_core.nodes.ingest import read_spec_for
     from odibi_core.nodes.store import write_spec_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main
-from odibi_core.config import StateLocation, TrackerSettings
+from odibi_core.core.config import StateLocation, TrackerSettings
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import AuditStore
 

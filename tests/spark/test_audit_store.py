@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from odibi_core.config import StateLocation
-from odibi_core.errors import StateError
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import StateError
 from odibi_core.state import AuditStore
 from tests.unit.test_audit_rows import BASE, DATABRICKS, sample_lineage
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from delta.tables import DeltaTable
 
+from odibi_core.core.errors import EngineError, PipelineConfigError
+from odibi_core.core.tables import local_table_path
 from odibi_core.engine.base import ReadSpec, WriteSpec
 from odibi_core.engine.pandas_engine import PandasEngineContext
 from odibi_core.engine.registry import Engines
 from odibi_core.engine.spark_engine import SparkEngineContext
-from odibi_core.engine.tables import local_table_path
-from odibi_core.errors import EngineError, PipelineConfigError
 
 pytestmark = pytest.mark.spark
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from chispa import assert_df_equality
 
+from odibi_core.core.step import Step
+from odibi_core.core.tables import local_table_path
 from odibi_core.engine.registry import Engines
-from odibi_core.engine.tables import local_table_path
 from odibi_core.nodes import run_node
-from odibi_core.step import Step
 
 pytestmark = pytest.mark.spark
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from chispa import assert_df_equality
 
+from odibi_core.core.errors import EngineError
 from odibi_core.engine.pandas_engine import PandasEngineContext
 from odibi_core.engine.spark_engine import SparkEngineContext
-from odibi_core.errors import EngineError
 
 pytestmark = pytest.mark.spark
 

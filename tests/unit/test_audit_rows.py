@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from odibi_core import __version__
-from odibi_core.config import StateLocation
-from odibi_core.errors import StateError
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import StateError
 from odibi_core.state import (
     AuditStore,
     audit_row_from_step,

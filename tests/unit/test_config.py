@@ -3,10 +3,10 @@ import textwrap
 
 import pytest
 
-from odibi_core.config import load_pipeline, parse_pipeline
-from odibi_core.errors import PipelineConfigError
-from odibi_core.parameters import resolve_parameters
-from odibi_core.step import Step
+from odibi_core.core.config import load_pipeline, parse_pipeline
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.parameters import resolve_parameters
+from odibi_core.core.step import Step
 
 
 def write(tmp_path, text, name="p.yaml"):
@@ -296,7 +296,7 @@ def test_undeclared_parameter_reference_fails_at_load():
 
 
 def test_each_layer_takes_its_own_params():
-    from odibi_core.step_params import params_for
+    from odibi_core.core.step_params import params_for
 
     assert params_for("ingest") == ("format", "options")
     assert (
@@ -334,8 +334,8 @@ def test_params_given_as_runtime_parameters_are_not_refused_before_substitution(
 
 
 def test_custom_layers_and_function_steps_keep_their_own_params():
-    from odibi_core.config import validate_steps
-    from odibi_core.step import register_layer
+    from odibi_core.core.config import validate_steps
+    from odibi_core.core.step import register_layer
 
     register_layer("notify")
     steps = [
@@ -369,7 +369,7 @@ def test_settings_that_cannot_work_are_refused(tmp_path):
 
 
 def test_settings_overrides_are_checked_like_the_file():
-    from odibi_core.config import Settings, settings_with
+    from odibi_core.core.config import Settings, settings_with
 
     settings = settings_with(
         Settings(), {"max_workers": 2, "retry_delay": 0}, where="w", section="S"
@@ -401,7 +401,7 @@ def test_duplicate_yaml_keys_are_refused_at_any_depth(tmp_path, text, expected):
 
 
 def test_wrong_step_field_types_are_problems_never_raw_errors():
-    from odibi_core.config import validate_steps
+    from odibi_core.core.config import validate_steps
 
     steps = [
         Step(layer="ingest", name=["a"], value="x.csv", outputs={"data": "a"}),

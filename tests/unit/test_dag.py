@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odibi_core.dag import DAGBuilder, find_cycle
-from odibi_core.errors import CircularDependencyError, SelectionError
-from odibi_core.step import Step
+from odibi_core.core.dag import DAGBuilder, find_cycle
+from odibi_core.core.errors import CircularDependencyError, SelectionError
+from odibi_core.core.step import Step
 
 
 def ingest(name, key):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from odibi_core.engine.locations import human_bytes
+from odibi_core.core.locations import human_bytes
+from odibi_core.core.step import Step
 from odibi_core.execution.engine_policy import choose_engine
-from odibi_core.step import Step
 
 NO_UPSTREAM: dict[str, int | None] = {}
 

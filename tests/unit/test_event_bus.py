@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from odibi_core.errors import OdibiError
-from odibi_core.event_bus import (
+from odibi_core.core.errors import OdibiError
+from odibi_core.events.bus import (
     LIFECYCLE_EVENTS,
     EventBus,
     EventPriority,
@@ -217,7 +217,7 @@ def test_a_raising_hook_is_recorded_and_later_hooks_still_run(caplog):
     bus.register_hook("node_complete", explode, EventPriority.HIGH)
     bus.register_hook("node_complete", recorder.hook("after"), EventPriority.LOW)
 
-    with caplog.at_level(logging.DEBUG, logger="odibi_core.event_bus"):
+    with caplog.at_level(logging.DEBUG, logger="odibi_core.events.bus"):
         bus.emit("node_complete", {"step_name": "load"})
         bus.emit("node_complete", {"step_name": "join"})
 
@@ -436,7 +436,7 @@ SEED_STEP_PAYLOADS = [
 def test_seed_registering_hooks_snippet_runs_as_written(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # --- seed: "Registering Hooks" and "Built-in Hook Helpers" ---
-    from odibi_core.event_bus import EventBus, EventPriority
+    from odibi_core.events.bus import EventBus, EventPriority
 
     # Create EventBus
     event_bus = EventBus()

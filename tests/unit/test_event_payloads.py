@@ -6,10 +6,10 @@ from typing import get_type_hints
 
 import pandas as pd
 
-from odibi_core.event_bus import LIFECYCLE_EVENTS, EventBus
-from odibi_core.event_payloads import PAYLOADS, FinalStep, PlannedStep
+from odibi_core.core.step import Step
+from odibi_core.events.bus import LIFECYCLE_EVENTS, EventBus
+from odibi_core.events.payloads import PAYLOADS, FinalStep, PlannedStep
 from odibi_core.orchestrator import Orchestrator
-from odibi_core.step import Step
 
 
 def _run(tmp_path, *, fail: bool) -> list[tuple[str, dict]]:

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from odibi_core.dag import DAGBuilder
-from odibi_core.errors import EngineError
-from odibi_core.executor import DAGExecutor, RetryPolicy, StepOutcome
-from odibi_core.step import NodeState, Step
+from odibi_core.core.dag import DAGBuilder
+from odibi_core.core.errors import EngineError
+from odibi_core.core.step import NodeState, Step
+from odibi_core.execution.executor import DAGExecutor, RetryPolicy, StepOutcome
 
 
 def chain(*pairs):

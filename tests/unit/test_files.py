@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from odibi_core import files
-from odibi_core.files import write_atomically, write_json_atomically
+from odibi_core.core import files
+from odibi_core.core.files import write_atomically, write_json_atomically
 
 
 def test_a_write_creates_folders_and_a_shared_file(tmp_path):

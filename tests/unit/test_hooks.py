@@ -6,8 +6,8 @@ import os
 import pytest
 from rich.console import Console
 
-from odibi_core.event_bus import EventBus, create_metrics_export_hook, create_summary_hook
-from odibi_core.hooks import format_duration, run_metrics
+from odibi_core.events.bus import EventBus, create_metrics_export_hook, create_summary_hook
+from odibi_core.events.hooks import format_duration, run_metrics
 
 STEPS = [
     {"step_name": "read_customers", "status": "SUCCESS", "duration_ms": 120.0, "row_count": 1000},
@@ -165,3 +165,20 @@ def test_metrics_hook_writes_datetimes_as_text(tmp_path):
 
     assert run_metrics({**COMPLETE, "timestamp": moment})["timestamp"] is moment
     assert json.loads(target.read_text())["timestamp"] == "2024-05-01 10:00:00+00:00"
+
+
+def test_run_counts_are_the_run_summarys_when_an_event_lacks_them():
+    """A CACHED step succeeded without executing: one definition of the counts everywhere."""
+    from odibi_core.core.run_summary import RunSummary
+
+    metrics = run_metrics({"pipeline_name": "p", "status": "SUCCESS", "steps": STEPS})
+    summary = RunSummary.of_steps(STEPS)
+    assert (metrics["nodes_executed"], metrics["success_count"]) == (2, 3)
+    assert summary.counts() == {
+        "total_steps": 3,
+        "nodes_executed": 2,
+        "success_count": 3,
+        "failed_count": 0,
+        "skipped_count": 0,
+        "cached_count": 1,
+    }

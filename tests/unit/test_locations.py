@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from odibi_core.engine.locations import human_bytes, live_delta_files, locate
-from odibi_core.errors import PipelineConfigError
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.locations import human_bytes, live_delta_files, locate
 from tests.unit.test_engine_choice import ingest, write_delta_log
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odibi_core.config import validate_steps
+from odibi_core.core.config import validate_steps
+from odibi_core.core.errors import EngineError, PipelineConfigError
+from odibi_core.core.locations import locate
+from odibi_core.core.step import Step
 from odibi_core.engine.base import ReadSpec
-from odibi_core.engine.locations import locate
 from odibi_core.engine.registry import Engines
-from odibi_core.errors import EngineError, PipelineConfigError
 from odibi_core.nodes import (
     NodeContractError,
     NodeResult,
@@ -24,7 +25,6 @@ from odibi_core.nodes import (
     run_node,
 )
 from odibi_core.nodes.store import write_spec_for
-from odibi_core.step import Step
 
 MODULE = __name__
 

@@ -10,9 +10,9 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import RunEvent, RunState
 from openlineage.client.transport import Transport
 
-from odibi_core.errors import OdibiError
-from odibi_core.event_bus import EventBus
-from odibi_core.report.openlineage import (
+from odibi_core.core.errors import OdibiError
+from odibi_core.events.bus import EventBus
+from odibi_core.events.openlineage import (
     LineageExportError,
     OpenLineageHook,
     OpenLineageNotInstalledError,

@@ -14,11 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from odibi_core.core.errors import EngineError, PipelineConfigError
 from odibi_core.engine.base import ReadSpec, WriteSpec
 from odibi_core.engine.pandas_engine import PandasEngineContext
 from odibi_core.engine.registry import Engines
 from odibi_core.engine.schema import json_safe
-from odibi_core.errors import EngineError, PipelineConfigError
 
 UTC = dt.timezone.utc
 

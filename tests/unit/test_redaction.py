@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from odibi_core.config import TrackerSettings, parse_pipeline
-from odibi_core.errors import PipelineConfigError
-from odibi_core.redaction import derived_redacted_columns, redaction_by_key
-from odibi_core.secrets import SecretRegistry
-from odibi_core.snapshot import Redactor
-from odibi_core.step import Step
+from odibi_core.core.config import TrackerSettings, parse_pipeline
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.redaction import derived_redacted_columns, redaction_by_key
+from odibi_core.core.secrets import SecretRegistry
+from odibi_core.core.snapshot import Redactor
+from odibi_core.core.step import Step
 
 EMAIL = Redactor(["email"]).is_redacted
 

@@ -8,8 +8,7 @@ import logging
 import pytest
 
 from odibi_core.cli import rerun_command
-from odibi_core.secrets import (
-    ScrubbingLogFilter,
+from odibi_core.core.secrets import (
     SecretError,
     SecretRegistry,
     SecretResolver,
@@ -17,7 +16,8 @@ from odibi_core.secrets import (
     mask_params,
     secret_env_var,
 )
-from odibi_core.step import Step
+from odibi_core.core.step import Step
+from odibi_core.engine.log_scrubbing import ScrubbingLogFilter
 
 
 def test_env_var_name_is_upper_cased_with_other_characters_as_underscores():
@@ -178,7 +178,7 @@ def test_pyspark_query_context_logs_are_masked_while_a_run_is_on():
     # propagate, from inside the exception's constructor (no JVM needed to show it).
     from pyspark.logger import PySparkLogger
 
-    from odibi_core.secrets import guard_pyspark_loggers
+    from odibi_core.engine.log_scrubbing import guard_pyspark_loggers
 
     guard_pyspark_loggers(starting_spark=True)
     logger = PySparkLogger.getLogger("SQLQueryContextLogger")

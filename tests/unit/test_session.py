@@ -2,9 +2,9 @@ from importlib import metadata
 
 import pytest
 
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.tables import local_table_path, validate_table_name
 from odibi_core.engine.session import delta_coordinate, local_spark_conf
-from odibi_core.engine.tables import local_table_path, validate_table_name
-from odibi_core.errors import PipelineConfigError
 
 
 def test_delta_coordinate_is_derived_from_installed_versions():

@@ -1,4 +1,4 @@
-from odibi_core.snapshot import Redactor, Snapshot, schema_diff
+from odibi_core.core.snapshot import Redactor, Snapshot, schema_diff
 
 
 def test_redaction_by_name_glob_and_nested_path():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from odibi_core.core.errors import EngineError
 from odibi_core.engine.sql import DIVIDE_BY_ZERO_MESSAGE, rewrite_table_names, to_duckdb
-from odibi_core.errors import EngineError
 
 GUARD = f"ERROR('{DIVIDE_BY_ZERO_MESSAGE}')"
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from odibi_core.config import StateLocation
-from odibi_core.errors import PipelineConfigError, StateError
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import PipelineConfigError, StateError
 from odibi_core.state import (
     AuditStore,
     DeltaStateTable,

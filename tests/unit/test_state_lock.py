@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from odibi_core.errors import StateError
+from odibi_core.core.errors import StateError
 from odibi_core.state.lock import DEFAULT_LOCK_TIMEOUT, lock_file_for, lock_timeout, table_lock
 
 _HOLD_LOCK = textwrap.dedent(

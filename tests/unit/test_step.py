@@ -7,7 +7,7 @@ from odibi_core import NodeState, Step
 
 def test_step_is_importable_from_package_root():
     assert odibi_core.Step is Step
-    from odibi_core.step import Step as step_module_step
+    from odibi_core.core.step import Step as step_module_step
 
     assert step_module_step is Step
 
@@ -43,7 +43,7 @@ def test_node_states_follow_the_lifecycle():
 
 def test_pure_core_imports_neither_pandas_nor_pyspark():
     code = (
-        "import sys; import odibi_core.step, odibi_core.dag, odibi_core.config; "
+        "import sys; import odibi_core.core.step, odibi_core.core.dag, odibi_core.core.config; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'pyspark', 'pyarrow', 'duckdb')); "
         "print(','.join(bad))"
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from odibi_core.cli import format_lineage
-from odibi_core.step import NodeState
-from odibi_core.step_table import step_cells, step_table
+from odibi_core.core.step import NodeState
+from odibi_core.core.step_table import step_cells, step_table
 
 LINEAGE_STEPS = [
     {

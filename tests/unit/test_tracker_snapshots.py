@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from odibi_core.snapshot import Snapshot
-from odibi_core.step import NodeState, Step
-from odibi_core.tracker import Tracker
+from odibi_core.core.snapshot import Snapshot
+from odibi_core.core.step import NodeState, Step
+from odibi_core.tracking.tracker import Tracker
 
 
 class _Count:

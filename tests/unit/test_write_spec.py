@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from odibi_core.errors import PipelineConfigError
-from odibi_core.step import Step
-from odibi_core.step_params import param_problems, write_spec_for_step
-from odibi_core.write_spec import WriteSpec
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.step import Step
+from odibi_core.core.step_params import param_problems, write_spec_for_step
+from odibi_core.core.write_spec import WriteSpec
 
 
 def _store(**params) -> Step:

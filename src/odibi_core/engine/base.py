@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from odibi_core.snapshot import CountSource
-from odibi_core.write_spec import WriteSpec
+from odibi_core.core.snapshot import CountSource
+from odibi_core.core.write_spec import WriteSpec
 
 __all__ = [
     "DeferredCount",

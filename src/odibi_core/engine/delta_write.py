@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from odibi_core import faults
+from odibi_core.core import faults
+from odibi_core.core.errors import EngineError, PipelineConfigError
+from odibi_core.core.snapshot import REDACTED, Redactor
 from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
-from odibi_core.errors import EngineError, PipelineConfigError
-from odibi_core.snapshot import REDACTED, Redactor
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from odibi_core.errors import EngineError
+from odibi_core.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

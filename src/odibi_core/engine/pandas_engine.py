@@ -22,14 +22,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
-from odibi_core.engine.csv_rows import first_ragged_row
-from odibi_core.engine.locations import (
+from odibi_core.core.errors import EngineError, PipelineConfigError
+from odibi_core.core.locations import (
     check_replaceable,
     files_with_data,
     local_path,
     path_exists,
 )
+from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
 from odibi_core.engine.schema import (
     arrow_to_pandas,
@@ -40,7 +41,6 @@ from odibi_core.engine.schema import (
     pandas_to_arrow,
 )
 from odibi_core.engine.sql import to_duckdb
-from odibi_core.errors import EngineError, PipelineConfigError
 
 if TYPE_CHECKING:
     import duckdb

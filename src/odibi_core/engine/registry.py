@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
 from odibi_core.engine.base import EngineContext, Frame
 from odibi_core.engine.rules import is_pandas_frame, is_spark_frame
-from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -97,8 +97,8 @@ class Engines:
     def _spark_engine(self) -> SparkEngineContext:
         with self._lock:
             if self._spark is None:
+                from odibi_core.engine.log_scrubbing import guard_pyspark_loggers
                 from odibi_core.engine.spark_engine import SparkEngineContext
-                from odibi_core.secrets import guard_pyspark_loggers
 
                 guard_pyspark_loggers(starting_spark=True)  # PySpark's error logs get masked
                 self._spark = SparkEngineContext(self._session, warehouse=self._warehouse)

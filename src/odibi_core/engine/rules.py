@@ -10,10 +10,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from odibi_core.core.errors import EngineError
+from odibi_core.core.write_spec import FILE_FORMATS, WriteSpec
+from odibi_core.core.write_spec import TRANSACTIONAL_FORMATS as DELTA_FORMATS
 from odibi_core.engine.failures import SparkError, SparkFailure, describe_failure
-from odibi_core.errors import EngineError
-from odibi_core.write_spec import FILE_FORMATS, WriteSpec
-from odibi_core.write_spec import TRANSACTIONAL_FORMATS as DELTA_FORMATS
 
 __all__ = [
     "DELTA_FORMATS",

@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from odibi_core.engine.tables import default_warehouse
-from odibi_core.errors import EngineError
+from odibi_core.core.errors import EngineError
+from odibi_core.core.tables import default_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -2,7 +2,7 @@
 
 From file sizes, Parquet footers, the Delta log (the last checkpoint plus later commits),
 or a table's files. Where an ingest step's ``value`` lives and in which format comes from
-:mod:`odibi_core.engine.locations`, the same answer the ingest and store nodes use. These
+:mod:`odibi_core.core.locations`, the same answer the ingest and store nodes use. These
 are facts; which engine runs the step is decided by
 :mod:`odibi_core.execution.engine_policy`.
 """
@@ -13,15 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from odibi_core.engine.locations import (
+from odibi_core.core.locations import (
     DataLocation,
     data_files,
     live_delta_files,
     path_exists,
 )
-from odibi_core.engine.tables import local_table_path, on_databricks
-from odibi_core.step import Step
-from odibi_core.step_params import io_options
+from odibi_core.core.step import Step
+from odibi_core.core.step_params import io_options
+from odibi_core.core.tables import local_table_path, on_databricks
 
 DEFAULT_MAX_ROWS = 1_000_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024

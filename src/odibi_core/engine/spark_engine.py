@@ -21,17 +21,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odibi_core.engine import tables
-from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
-from odibi_core.engine.csv_rows import first_ragged_row
-from odibi_core.engine.delta_write import DeltaTarget, write_delta
-from odibi_core.engine.locations import (
+from odibi_core.core import tables
+from odibi_core.core.errors import EngineError, OdibiError, PipelineConfigError
+from odibi_core.core.locations import (
     check_replaceable,
     files_with_data,
     latest_delta_version,
     local_path,
     path_exists,
 )
+from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.csv_rows import first_ragged_row
+from odibi_core.engine.delta_write import DeltaTarget, write_delta
 from odibi_core.engine.rules import (
     FILE_FORMATS,
     check_write_spec,
@@ -47,7 +48,6 @@ from odibi_core.engine.schema import (
     pandas_to_arrow,
 )
 from odibi_core.engine.sql import rewrite_table_names
-from odibi_core.errors import EngineError, OdibiError, PipelineConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

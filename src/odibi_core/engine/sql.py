@@ -44,7 +44,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.tokens import TokenType
 
-from odibi_core.errors import EngineError
+from odibi_core.core.errors import EngineError
 
 DIVIDE_BY_ZERO_MESSAGE = (
     "[DIVIDE_BY_ZERO] Division by zero. Use try_divide to tolerate divisor being 0 "

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odibi_core.engine.locations import human_bytes, locate
+from odibi_core.core.errors import PipelineConfigError, did_you_mean
+from odibi_core.core.locations import human_bytes, locate
+from odibi_core.core.step import ENGINES, Step
 from odibi_core.engine.sizes import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS,
     SizeEstimate,
     estimate_source,
 )
-from odibi_core.errors import PipelineConfigError, did_you_mean
-from odibi_core.step import ENGINES, Step
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from odibi_core.core.redaction import all_derived, redaction_by_key, sql_identifiers
+from odibi_core.core.secrets import SecretRegistry, mask_params, register_secret_params
+from odibi_core.core.snapshot import Redactor
+from odibi_core.core.step import Step
 from odibi_core.execution.plan import RunPlan
-from odibi_core.redaction import all_derived, redaction_by_key, sql_identifiers
-from odibi_core.secrets import SecretRegistry, mask_params, register_secret_params
-from odibi_core.snapshot import Redactor
-from odibi_core.step import Step
 
 
 class RunMessages:

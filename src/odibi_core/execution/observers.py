@@ -15,16 +15,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from odibi_core import faults
-from odibi_core.dag import DAG
-from odibi_core.event_bus import EventBus
+from odibi_core.core import faults
+from odibi_core.core.dag import DAG
+from odibi_core.core.step import NodeState, Step
+from odibi_core.events.bus import EventBus
 from odibi_core.execution.context import Execution
+from odibi_core.execution.executor import ExecutionObserver, StepOutcome
 from odibi_core.execution.messages import RunMessages
+from odibi_core.execution.result import RunResult
 from odibi_core.execution.store import DataStore, ReaderCount
-from odibi_core.executor import ExecutionObserver, StepOutcome
-from odibi_core.result import RunResult
-from odibi_core.step import NodeState, Step
-from odibi_core.tracker import Tracker
+from odibi_core.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

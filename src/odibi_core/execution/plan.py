@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from odibi_core.config import (
+from odibi_core.core.config import (
     PipelineConfig,
     Settings,
     StateLocation,
@@ -23,11 +23,11 @@ from odibi_core.config import (
     raise_on_resolved_params,
     settings_with,
 )
-from odibi_core.dag import DAG, DAGBuilder
-from odibi_core.errors import PipelineConfigError
-from odibi_core.parameters import resolve_parameters
-from odibi_core.step import ENGINES, Step
-from odibi_core.targets import raise_on_unsafe_targets
+from odibi_core.core.dag import DAG, DAGBuilder
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.parameters import resolve_parameters
+from odibi_core.core.step import ENGINES, Step
+from odibi_core.core.targets import raise_on_unsafe_targets
 
 # The parts of a step that decide what it computes; ``metadata`` and ``task`` do not.
 _DEFINITION_FIELDS = ("layer", "type", "value", "params", "inputs", "outputs", "engine")

@@ -13,11 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from odibi_core.config import StateLocation
-from odibi_core.errors import SelectionError
-from odibi_core.event_bus import EventBus
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import SelectionError
+from odibi_core.core.run_summary import RunSummary
+from odibi_core.core.secrets import SecretResolver
+from odibi_core.engine.log_scrubbing import ScrubbingLogFilter
+from odibi_core.events.bus import EventBus
 from odibi_core.execution.context import Execution
 from odibi_core.execution.engine_policy import EngineChooser
+from odibi_core.execution.executor import DAGExecutor, ExecutionReport, RetryPolicy
 from odibi_core.execution.messages import RunMessages
 from odibi_core.execution.observers import (
     EventObserver,
@@ -26,6 +30,7 @@ from odibi_core.execution.observers import (
     TrackerObserver,
 )
 from odibi_core.execution.plan import RunPlan
+from odibi_core.execution.result import RunResult
 from odibi_core.execution.runners import (
     NodeRunner,
     RunnerLayer,
@@ -35,10 +40,7 @@ from odibi_core.execution.runners import (
 )
 from odibi_core.execution.store import DataStore, ReaderCount
 from odibi_core.execution.tracking_layer import TrackingLayer
-from odibi_core.executor import DAGExecutor, ExecutionReport, RetryPolicy
-from odibi_core.result import RunResult, RunSummary
-from odibi_core.secrets import ScrubbingLogFilter, SecretResolver
-from odibi_core.tracker import Tracker
+from odibi_core.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

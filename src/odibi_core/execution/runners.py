@@ -24,14 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from odibi_core.errors import OdibiError
+from odibi_core.core.errors import OdibiError
+from odibi_core.core.secrets import SecretResolver
+from odibi_core.core.snapshot import Snapshot
+from odibi_core.core.step import NodeState, Step
 from odibi_core.execution.engine_policy import EngineChooser
+from odibi_core.execution.executor import StepOutcome
+from odibi_core.execution.step_errors import blame_lazy_step, user_code_error
 from odibi_core.execution.store import DataStore
-from odibi_core.executor import StepOutcome
-from odibi_core.secrets import SecretResolver
-from odibi_core.snapshot import Snapshot
-from odibi_core.step import NodeState, Step
-from odibi_core.step_errors import blame_lazy_step, user_code_error
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from odibi_core.errors import OdibiError
+from odibi_core.core.errors import OdibiError
 
 
 @runtime_checkable

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from odibi_core.core.snapshot import Snapshot
+from odibi_core.core.step import NodeState, Step
 from odibi_core.execution.runners import Runs, StepCall, StepRun, snapshot_details
-from odibi_core.snapshot import Snapshot
-from odibi_core.step import NodeState, Step
-from odibi_core.tracker import Tracker
+from odibi_core.tracking.tracker import Tracker
 
 
 class TrackingLayer:

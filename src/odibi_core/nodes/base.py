@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from odibi_core.core.errors import OdibiError, PipelineConfigError, did_you_mean
+from odibi_core.core.step import Step, register_layer
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult
-from odibi_core.errors import OdibiError, PipelineConfigError, did_you_mean
-from odibi_core.step import Step, register_layer
 
 
 class NodeContractError(OdibiError):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from odibi_core.core.errors import EngineError
+from odibi_core.core.locations import DataLocation, locate, path_exists
+from odibi_core.core.step import Step
+from odibi_core.core.step_params import check_params, io_options
 from odibi_core.engine.base import ReadSpec
-from odibi_core.engine.locations import DataLocation, locate, path_exists
-from odibi_core.errors import EngineError
 from odibi_core.nodes.base import NodeContext, NodeResult, register_node, single_output_name
-from odibi_core.step import Step
-from odibi_core.step_params import check_params, io_options
 
 
 def read_spec_for(step: Step, location: DataLocation) -> ReadSpec:

@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from odibi_core.engine.locations import DataLocation, locate
-from odibi_core.errors import PipelineConfigError
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.locations import DataLocation, locate
+from odibi_core.core.step import Step
+from odibi_core.core.step_params import write_spec_for_step
+from odibi_core.core.write_spec import TRANSACTIONAL_FORMATS, WriteSpec
 from odibi_core.nodes.base import (
     NodeContext,
     NodeResult,
@@ -21,9 +24,6 @@ from odibi_core.nodes.base import (
     single_input,
     single_output_name,
 )
-from odibi_core.step import Step
-from odibi_core.step_params import write_spec_for_step
-from odibi_core.write_spec import TRANSACTIONAL_FORMATS, WriteSpec
 
 # Spark refuses these in SET TBLPROPERTIES ("owner" is the catalog principal), so the
 # owner named in metadata is kept under a property of its own.

@@ -6,8 +6,9 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
+from odibi_core.core.step import Step, looks_like_function_ref
 from odibi_core.engine.base import Frame
-from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
 from odibi_core.nodes.base import (
     NodeContext,
     NodeResult,
@@ -15,7 +16,6 @@ from odibi_core.nodes.base import (
     register_node,
     single_output_name,
 )
-from odibi_core.step import Step, looks_like_function_ref
 
 
 def load_function(step: Step) -> Callable[..., Any]:

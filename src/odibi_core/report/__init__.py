@@ -1,7 +1,7 @@
 """Run reports: a self-contained HTML page with an SVG of the DAG, built from a lineage.
 
 Only the standard library is imported here; the OpenLineage export lives in
-``odibi_core.report.openlineage`` and is imported from there.
+``odibi_core.events.openlineage`` and is imported from there.
 """
 
 from __future__ import annotations

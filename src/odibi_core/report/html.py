@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from odibi_core.files import write_atomically
+from odibi_core.core.files import write_atomically
 from odibi_core.report.svg import (
     STATUS_COLOURS,
     ReportError,

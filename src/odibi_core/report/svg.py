@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from odibi_core.errors import OdibiError
+from odibi_core.core.errors import OdibiError
 
 STATUS_COLOURS: dict[str, str] = {
     "SUCCESS": "#2e7d32",

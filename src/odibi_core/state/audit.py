@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odibi_core import faults
-from odibi_core.config import StateLocation
-from odibi_core.errors import StateError
+from odibi_core.core import faults
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import StateError
+from odibi_core.core.run_summary import RunSummary
 from odibi_core.state.location import StateTables
 from odibi_core.state.table import Column, DeltaStateTable
 
@@ -392,18 +393,7 @@ def _step_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _summary_from_steps(steps: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    statuses = [step.get("status") for step in steps]
-    counts = {
-        "success_count": statuses.count("SUCCESS"),
-        "failed_count": statuses.count("FAILED"),
-        "skipped_count": statuses.count("SKIPPED"),
-        "cached_count": statuses.count("CACHED"),
-    }
-    return {
-        "total_steps": len(steps),
-        "nodes_executed": counts["success_count"] + counts["failed_count"],
-        **counts,
-    }
+    return RunSummary.of_steps(steps).counts()
 
 
 def _to_timestamp(value: Any, field: str, where: str) -> datetime | None:

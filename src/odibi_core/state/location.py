@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from odibi_core.config import StateLocation
-from odibi_core.engine.tables import default_warehouse, local_table_path, on_databricks
-from odibi_core.errors import PipelineConfigError, StateError
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import PipelineConfigError, StateError
+from odibi_core.core.tables import default_warehouse, local_table_path, on_databricks
 
 RUNS_TABLE = "odibi_runs"
 AUDIT_TABLE = "odibi_audit"

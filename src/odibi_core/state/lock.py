@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from odibi_core.errors import StateError
+from odibi_core.core.errors import StateError
 
 DEFAULT_LOCK_TIMEOUT = 120.0
 LOCK_TIMEOUT_ENV = "ODIBI_STATE_LOCK_TIMEOUT"

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from odibi_core.core.errors import StateError
 from odibi_core.engine.failures import retry_commit_conflicts
-from odibi_core.errors import StateError
 from odibi_core.state.location import StateTableRef
 from odibi_core.state.lock import table_lock
 

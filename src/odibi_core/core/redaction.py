@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from odibi_core.step import Step
+from odibi_core.core.step import Step
 
 
 def derived_redacted_columns(sql: str, redacted: Callable[[str], bool]) -> set[str]:

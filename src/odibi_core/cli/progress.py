@@ -21,8 +21,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from odibi_core.event_bus import LIFECYCLE_EVENTS, EventBus, EventPriority
-from odibi_core.step import NodeState
+from odibi_core.core.step import NodeState
+from odibi_core.events.bus import LIFECYCLE_EVENTS, EventBus, EventPriority
 
 _STATE_STYLE = {
     NodeState.PENDING.value: "dim",

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from odibi_core.errors import PipelineConfigError
+from odibi_core.core.errors import PipelineConfigError
 
 TABLE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){0,2}")
 LOCAL_DEFAULT_CATALOG = "spark_catalog"

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from odibi_core.errors import PipelineConfigError, did_you_mean
-from odibi_core.step import Step
+from odibi_core.core.errors import PipelineConfigError, did_you_mean
+from odibi_core.core.step import Step
 
 _PARAM_REF = re.compile(r"\$\{params\.([A-Za-z_]\w*)\}")
 

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from odibi_core.errors import (
+from odibi_core.core.errors import (
     CircularDependencyError,
     PipelineConfigError,
     SelectionError,
     did_you_mean,
 )
-from odibi_core.step import Step
+from odibi_core.core.step import Step
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A hook is called with one positional argument, the event's payload::
 
-    from odibi_core.event_payloads import NodeComplete
+    from odibi_core.events.payloads import NodeComplete
 
     def alert_on_empty(event: NodeComplete) -> None:
         if event["row_count"] == 0:
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from odibi_core.event_bus import events
+from odibi_core.events.bus import events
 
 __all__ = [
     "PAYLOADS",

@@ -15,10 +15,10 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from odibi_core.core.errors import OdibiError, StepExecutionError
+from odibi_core.core.step import Step
 from odibi_core.engine.failures import SparkError
 from odibi_core.engine.rules import is_spark_exception, spark_error
-from odibi_core.errors import OdibiError, StepExecutionError
-from odibi_core.step import Step
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 

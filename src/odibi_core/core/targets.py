@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from odibi_core.engine.locations import local_path, locate, resolve_path
-from odibi_core.engine.rules import FILE_FORMATS
-from odibi_core.engine.tables import default_warehouse, qualify
-from odibi_core.errors import PipelineConfigError
-from odibi_core.step import Step
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.locations import local_path, locate, resolve_path
+from odibi_core.core.step import Step
+from odibi_core.core.tables import default_warehouse, qualify
+from odibi_core.core.write_spec import FILE_FORMATS
 
 READ_LAYERS = ("ingest",)
 WRITE_LAYERS = ("store", "publish")

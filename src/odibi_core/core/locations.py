@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from odibi_core.engine.tables import TABLE_NAME, validate_table_name
-from odibi_core.errors import EngineError, PipelineConfigError, did_you_mean
-from odibi_core.step import Step
-from odibi_core.step_params import FILE_EXTENSIONS, FORMATS
+from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
+from odibi_core.core.step import Step
+from odibi_core.core.step_params import FILE_EXTENSIONS, FORMATS
+from odibi_core.core.tables import TABLE_NAME, validate_table_name
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _GLOB_CHARS = re.compile(r"[*?\[]")

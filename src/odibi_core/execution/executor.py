@@ -16,8 +16,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from odibi_core.dag import DAG
-from odibi_core.step import NodeState, Step
+from odibi_core.core.dag import DAG
+from odibi_core.core.step import NodeState, Step
 
 log = logging.getLogger(__name__)
 

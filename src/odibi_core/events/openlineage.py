@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core import __version__
-from odibi_core.errors import OdibiError
-from odibi_core.event_bus import EventPriority, events
+from odibi_core.core.errors import OdibiError
+from odibi_core.events.bus import EventPriority, events
 
 if TYPE_CHECKING:
-    from odibi_core.event_bus import EventBus
+    from odibi_core.events.bus import EventBus
 
 DEFAULT_PRODUCER = f"urn:odibi_core:{__version__}"
 INSTALL_HINT = "pip install 'odibi_core[openlineage]'"

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from odibi_core.errors import OdibiError, PipelineConfigError
+from odibi_core.core.errors import OdibiError, PipelineConfigError
+from odibi_core.core.step_table import Column, step_table
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA
-from odibi_core.step_table import Column, step_table
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
@@ -139,8 +139,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args) -> int:
-    from odibi_core.config import load_pipeline
-    from odibi_core.dag import DAGBuilder
+    from odibi_core.core.config import load_pipeline
+    from odibi_core.core.dag import DAGBuilder
 
     config = load_pipeline(args.pipeline)
     dag = DAGBuilder(config.steps).build()
@@ -152,8 +152,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_dag(args) -> int:
-    from odibi_core.config import load_pipeline
-    from odibi_core.dag import DAGBuilder
+    from odibi_core.core.config import load_pipeline
+    from odibi_core.core.dag import DAGBuilder
 
     config = load_pipeline(args.pipeline)
     dag = DAGBuilder(config.steps).build()
@@ -237,10 +237,10 @@ def _check_run_counts(args) -> None:
 def _cmd_run(args) -> int:
     from rich.console import Console
 
-    from odibi_core.config import load_pipeline
-    from odibi_core.event_bus import EventBus
+    from odibi_core.cli.progress import LiveProgress, PlainProgress
+    from odibi_core.core.config import load_pipeline
+    from odibi_core.events.bus import EventBus
     from odibi_core.orchestrator import Orchestrator
-    from odibi_core.progress import LiveProgress, PlainProgress
 
     _check_run_counts(args)
     config = load_pipeline(args.pipeline)
@@ -321,7 +321,7 @@ def rerun_command(args, steps: list[str], secret_params: Sequence[str] = ()) -> 
     """
     import shlex
 
-    from odibi_core.secrets import MASK, looks_secret
+    from odibi_core.core.secrets import MASK, looks_secret
 
     parts = ["odibi", "run", args.pipeline, "--select", " ".join(f"+{name}+" for name in steps)]
     for flag, value in (

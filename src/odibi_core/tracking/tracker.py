@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from odibi_core.config import TrackerSettings
-from odibi_core.files import write_json_atomically
-from odibi_core.secrets import mask_params
-from odibi_core.snapshot import Redactor, SampleSource, Snapshot, schema_diff
-from odibi_core.step import NodeState, Step
-from odibi_core.step_table import Column, step_table
+from odibi_core.core.config import TrackerSettings
+from odibi_core.core.files import write_json_atomically
+from odibi_core.core.secrets import mask_params
+from odibi_core.core.snapshot import Redactor, SampleSource, Snapshot, schema_diff
+from odibi_core.core.step import NodeState, Step
+from odibi_core.core.step_table import Column, step_table
 
 log = logging.getLogger(__name__)
 
@@ -267,10 +267,6 @@ class Tracker:
             self._records[step.name] = record
             self._completed.append(step.name)
             return record
-
-    def snapshot_for_key(self, data_key: str) -> Snapshot | None:
-        with self._lock:
-            return self._by_key.get(data_key)
 
     def known_rows(self, data_keys: list[str]) -> dict[str, int | None]:
         with self._lock:

@@ -16,9 +16,9 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from odibi_core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
-from odibi_core.parameters import check_parameter_refs
-from odibi_core.step import (
+from odibi_core.core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
+from odibi_core.core.parameters import check_parameter_refs
+from odibi_core.core.step import (
     ENGINES,
     TRANSFORM_TYPES,
     Step,
@@ -26,8 +26,8 @@ from odibi_core.step import (
     known_layers,
     looks_like_function_ref,
 )
-from odibi_core.step_params import param_problems
-from odibi_core.write_spec import WRITE_MODES
+from odibi_core.core.step_params import param_problems
+from odibi_core.core.write_spec import WRITE_MODES
 
 __all__ = [
     "WRITE_MODES",
@@ -529,12 +529,12 @@ def validate_steps(
                 )
     if parameters is not None:
         problems.extend(check_parameter_refs(steps, refs, parameters))
-    from odibi_core.dag import find_cycle  # deferred: dag imports this module
+    from odibi_core.core.dag import find_cycle  # deferred: dag imports this module
 
     cycle = find_cycle(steps)
     if cycle:
         problems.append(str(CircularDependencyError(cycle, where=refs[0].split(",")[0])))
-    from odibi_core.targets import check_targets  # deferred: it resolves paths via the engine
+    from odibi_core.core.targets import check_targets  # deferred: it resolves paths via the engine
 
     problems.extend(check_targets(steps, refs, base_dir=base_dir))
     return problems

@@ -2,7 +2,7 @@
 
 Both are built for ``pipeline_complete`` and also work on ``pipeline_error``. They read
 the payload defensively, so a payload with fewer keys still gives a useful result.
-Re-exported from ``odibi_core.event_bus``.
+Re-exported from ``odibi_core.events.bus``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odibi_core.files import write_json_atomically
-from odibi_core.step import NodeState
-from odibi_core.step_table import NUMERIC_COLUMNS, Column, format_duration, step_cells
+from odibi_core.core.files import write_json_atomically
+from odibi_core.core.run_summary import RunSummary
+from odibi_core.core.step import NodeState
+from odibi_core.core.step_table import NUMERIC_COLUMNS, Column, format_duration, step_cells
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-_SUCCESSFUL = (NodeState.SUCCESS, NodeState.CACHED)
 _COLUMNS: tuple[Column, ...] = ("step", "status", "duration", "rows")
 _STATUS_STYLES = {
     NodeState.SUCCESS.value: "green",
@@ -64,6 +64,7 @@ def create_metrics_export_hook(
 def run_metrics(event_data: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics document written by the metrics export hook."""
     steps = [dict(step) for step in event_data.get("steps") or ()]
+    summary = RunSummary.of_steps(steps)
     metrics: dict[str, Any] = {
         "pipeline_name": event_data.get("pipeline_name"),
         "run_id": event_data.get("run_id"),
@@ -71,8 +72,8 @@ def run_metrics(event_data: Mapping[str, Any]) -> dict[str, Any]:
         "timestamp": event_data.get("timestamp"),
         "status": event_data.get("status"),
         "duration_ms": event_data.get("duration_ms"),
-        "nodes_executed": event_data.get("nodes_executed", _executed_count(steps)),
-        "success_count": event_data.get("success_count", _success_count(steps)),
+        "nodes_executed": event_data.get("nodes_executed", summary.nodes_executed),
+        "success_count": event_data.get("success_count", summary.success_count),
     }
     for key in ("error_message", "failed_step", "failed_steps"):
         if key in event_data:
@@ -86,8 +87,9 @@ def _summary_renderables(event_data: Mapping[str, Any]) -> list[Any]:
 
     steps: Sequence[Mapping[str, Any]] = event_data.get("steps") or ()
     status = str(event_data.get("status") or ("FAILED" if "error_message" in event_data else "-"))
-    executed = event_data.get("nodes_executed", _executed_count(steps))
-    succeeded = event_data.get("success_count", _success_count(steps))
+    summary = RunSummary.of_steps(steps)
+    executed = event_data.get("nodes_executed", summary.nodes_executed)
+    succeeded = event_data.get("success_count", summary.success_count)
 
     header = Text()
     header.append(f"Pipeline {event_data.get('pipeline_name', '-')}: ", style="bold")
@@ -129,15 +131,6 @@ def _step_table(steps: Sequence[Mapping[str, Any]]) -> Any:
 
 def _cell_style(column: str, cell: str) -> str:
     return _STATUS_STYLES.get(cell, "") if column == "status" else ""
-
-
-def _executed_count(steps: Sequence[Mapping[str, Any]]) -> int:
-    not_run = (NodeState.SKIPPED, NodeState.PENDING, None)
-    return sum(1 for s in steps if s.get("status") not in not_run)
-
-
-def _success_count(steps: Sequence[Mapping[str, Any]]) -> int:
-    return sum(1 for s in steps if s.get("status") in _SUCCESSFUL)
 
 
 __all__ = [

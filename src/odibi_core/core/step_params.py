@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from odibi_core.errors import PipelineConfigError, did_you_mean
-from odibi_core.step import Step
-from odibi_core.write_spec import (
+from odibi_core.core.errors import PipelineConfigError, did_you_mean
+from odibi_core.core.step import Step
+from odibi_core.core.write_spec import (
     FORMATS,
     WriteSpec,
     choice_problem,

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from odibi_core.errors import PipelineConfigError, did_you_mean
+from odibi_core.core.errors import PipelineConfigError, did_you_mean
 
 FILE_FORMATS = ("csv", "json", "parquet")
 # Formats with transactions: the only ones that can be appended to or merged into safely.

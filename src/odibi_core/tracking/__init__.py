@@ -1,0 +1,1 @@
+"""Tracking: the tracker's step records, snapshots and lineage."""
