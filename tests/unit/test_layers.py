@@ -32,3 +32,21 @@ def test_the_core_loads_without_pandas_pyspark_or_duckdb():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_no_function_of_the_execution_layer_is_longer_than_40_lines():
+    import ast
+    from pathlib import Path
+
+    import odibi_core
+
+    root = Path(odibi_core.__file__).parent
+    files = [*sorted((root / "execution").glob("*.py")), root / "orchestrator.py"]
+    too_long = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 40:
+                    too_long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert too_long == []
