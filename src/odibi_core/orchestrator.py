@@ -138,6 +138,7 @@ class Orchestrator:
             state=self.config.state,
             enable_tracker=self.enable_tracker,
             layers=self.layers,
+            context=self.context,
         )
         execution = Execution(self.pipeline_name, self.run_id, self.attempt)
         result = PipelineRun(self.plan, execution, services).execute()

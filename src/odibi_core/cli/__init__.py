@@ -203,6 +203,17 @@ def _register_run(commands) -> None:
     )
     run.add_argument("--no-state", action="store_true", help="do not write the audit tables")
     run.add_argument(
+        "--run-id",
+        help="this run's id; reuse one to rerun the same run (a job task: {{job.run_id}})",
+    )
+    run.add_argument(
+        "--attempt",
+        type=int,
+        help="number of this execution within the run (default 1; a retried or repaired task's count)",
+    )
+    run.add_argument("--job-id", help="the Databricks job id, for the audit ({{job.id}})")
+    run.add_argument("--task-key", help="the Databricks task key, for the audit ({{task.name}})")
+    run.add_argument(
         "--quiet", action="store_true", help="plain log lines instead of the live view"
     )
     run.set_defaults(handler=_cmd_run)
@@ -227,6 +238,7 @@ def _check_run_counts(args) -> None:
         for flag, value, minimum in (
             ("--max-workers", args.max_workers, 1),
             ("--retries", args.retries, 0),
+            ("--attempt", args.attempt, 1),
         )
         if value is not None and value < minimum
     ]
@@ -240,7 +252,7 @@ def _cmd_run(args) -> int:
     from odibi_core.cli.progress import LiveProgress, PlainProgress
     from odibi_core.core.config import load_pipeline
     from odibi_core.events.bus import EventBus
-    from odibi_core.orchestrator import Orchestrator
+    from odibi_core.orchestrator import Orchestrator, RunContext
 
     _check_run_counts(args)
     config = load_pipeline(args.pipeline)
@@ -261,6 +273,12 @@ def _cmd_run(args) -> int:
         params=_parse_params(args.param),
         select=args.select,
         state_schema=state,
+        context=RunContext(
+            run_id=args.run_id,
+            attempt=args.attempt or 1,
+            job_id=args.job_id,
+            task_key=args.task_key,
+        ),
     )
     result = orchestrator.execute()
     tracker = result.tracker

@@ -25,17 +25,29 @@ class RunContext:
     """Run options the caller sets rather than the pipeline.
 
     ``run_id``: reuse one to make a rerun part of the same run (default: ``$ODIBI_RUN_ID``,
-    else a new id). ``attempt``: the first execution's number within the run (a repaired
-    job task passes its repair count). ``warehouse``: where local tables and state live
-    (default ``.odibi/warehouse``).
+    else a new id); a Databricks job task passes the job run id. ``attempt``: the first
+    execution's number within the run (a retried or repaired task passes its count).
+    ``job_id`` and ``task_key``: the Databricks job and task, which a wheel task only gets
+    as parameters (``{{job.id}}``, ``{{task.name}}``). ``warehouse``: where local tables and
+    state live (default ``.odibi/warehouse``).
     """
 
     run_id: str | None = None
     attempt: int = 1
     warehouse: Path | None = None
+    job_id: str | None = None
+    task_key: str | None = None
 
     def resolved_run_id(self) -> str:
         return self.run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()
+
+    def databricks_identity(self) -> dict[str, str | None]:
+        """The audit's job, run and task columns: what was given, else the environment's."""
+        job_id = self.job_id or os.environ.get("DATABRICKS_JOB_ID") or None
+        # A job task's run id is the job run id: given with the job, it is that.
+        run_id = os.environ.get("DATABRICKS_RUN_ID") or (self.run_id if self.job_id else None)
+        task_key = self.task_key or os.environ.get("DATABRICKS_TASK_KEY") or None
+        return {"job_id": job_id, "run_id": run_id, "task_key": task_key}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from odibi_core.core.run_summary import RunSummary
 from odibi_core.core.secrets import SecretResolver
 from odibi_core.engine.log_scrubbing import ScrubbingLogFilter
 from odibi_core.events.bus import EventBus
-from odibi_core.execution.context import Execution
+from odibi_core.execution.context import Execution, RunContext
 from odibi_core.execution.engine_policy import EngineChooser
 from odibi_core.execution.executor import DAGExecutor, ExecutionReport, RetryPolicy
 from odibi_core.execution.messages import RunMessages
@@ -73,6 +73,7 @@ class RunServices:
     state: StateLocation | None = None
     enable_tracker: bool = True
     layers: Sequence[RunnerLayer] = ()
+    context: RunContext = RunContext()
 
 
 class PipelineRun:
@@ -242,7 +243,7 @@ def record_in_state(tracker: Tracker, execution: Execution, services: RunService
             spark_provider=lambda: get_spark(services.spark, warehouse=services.warehouse),
             warehouse=services.warehouse,
         )
-        store.write_lineage(tracker.to_lineage())
+        store.write_lineage(tracker.to_lineage(), databricks=services.context.databricks_identity())
     except Exception as exc:  # noqa: BLE001 - the data is written; losing audit rows is reported, not fatal
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = (
