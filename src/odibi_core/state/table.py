@@ -88,11 +88,14 @@ class DeltaStateTable:
             self._create_if_missing()
 
     def _create_if_missing(self) -> None:
-        if self.exists():
+        if self._known_to_exist:
             return
         from delta.tables import DeltaTable
 
         spark = self._spark()
+        self._create_schema(spark)  # first: a catalog table's lookup fails without it
+        if self.exists():
+            return
         builder = DeltaTable.createIfNotExists(spark)
         builder = (
             builder.location(str(self.ref.path))
@@ -119,6 +122,28 @@ class DeltaStateTable:
                     "the state schema exists and that this job may create tables in it"
                 ) from exc
         self._known_to_exist = True
+
+    def _create_schema(self, spark: SparkSession) -> None:
+        """The state schema, before its first table: a fresh workspace has none.
+
+        Locally it is a folder. In a catalog the catalog must exist already; a missing
+        catalog or privilege is named, not left to Spark's error about the table.
+        """
+        if self.ref.path is not None:
+            self.ref.path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        parts = self.ref.name.split(".")[:-1]
+        if len(parts) == 2 and not _catalog_exists(spark, parts[0]):
+            raise StateError(
+                f"catalog '{parts[0]}' of state table {self.ref.name} does not exist, or this "
+                f"job lacks USE CATALOG on it; create it, or set the state schema to an "
+                "existing catalog"
+            )
+        schema = ".".join(f"`{part}`" for part in parts)
+        try:
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        except Exception as exc:
+            raise StateError(schema_error(self.ref.name, ".".join(parts), exc)) from exc
 
     # ------------------------------------------------------------------ writing
 
@@ -297,3 +322,23 @@ def _from_epoch_micros(value: int | None) -> datetime | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _catalog_exists(spark: SparkSession, catalog: str) -> bool:
+    return any(found.name == catalog for found in spark.catalog.listCatalogs())
+
+
+# Unity Catalog names the privilege a statement lacks; these are the ones schema creation needs.
+_PRIVILEGES = ("USE CATALOG", "CREATE SCHEMA", "USE SCHEMA")
+
+
+def schema_error(table: str, schema: str, exc: BaseException) -> str:
+    """What to say when the state schema cannot be created: the privilege, if one is named."""
+    text = str(exc)
+    if any(word in text for word in ("PERMISSION_DENIED", "INSUFFICIENT_PERMISSIONS")):
+        missing = [name for name in _PRIVILEGES if name in text.upper()] or list(_PRIVILEGES[:2])
+        return (
+            f"could not create state schema {schema} for {table}: this job lacks "
+            f"{' and '.join(missing)}; grant it, or set the state schema to one it may use"
+        )
+    return f"could not create state schema {schema} for {table}: {_first_line(exc)}"
