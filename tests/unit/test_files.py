@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -66,3 +67,23 @@ def test_json_is_indented_and_ends_with_a_newline(tmp_path):
     text = target.read_text()
     assert text.endswith("}\n") and '\n  "n": 1' in text
     assert json.loads(text) == {"when": str(tmp_path), "n": 1}
+
+
+@pytest.mark.parametrize("unsupported", ["fsync", "chmod", "replace"])
+def test_a_file_system_without_rename_or_fsync_still_gets_the_file(
+    tmp_path, monkeypatch, caplog, unsupported
+):
+    """Databricks workspace files and Volumes (FUSE) answer 'operation not supported'."""
+    target = tmp_path / "lineage.json"
+    target.write_text("old")
+
+    def not_supported(*args):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(files.os, unsupported, not_supported)
+    with caplog.at_level("WARNING", logger="odibi_core.core.files"):
+        files.write_atomically(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["lineage.json"]  # no temp file left
+    in_place = "writing it in place" in caplog.text
+    assert in_place == (unsupported == "replace")

@@ -4,7 +4,9 @@ half of one: the text goes to a temp file beside the target, then replaces it in
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -14,8 +16,20 @@ from typing import Any
 
 __all__ = ["write_atomically", "write_json_atomically"]
 
+log = logging.getLogger(__name__)
+
 # mkstemp creates a file private to its owner; what a run writes is shared like any file.
 SHARED_FILE_MODE = 0o644
+# What file systems without rename or fsync (Databricks workspace files, Volumes through
+# FUSE) answer; a full disk or a missing permission is still an error.
+_UNSUPPORTED = {
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.ENOSYS,
+    errno.EINVAL,
+    errno.EPERM,
+    errno.EXDEV,
+}
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
@@ -35,13 +49,31 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, _mode_for(target))
-        os.replace(temp_name, target)
-    except BaseException:
+            _unless_unsupported(os.fsync, handle.fileno())
+        _unless_unsupported(os.chmod, temp_name, _mode_for(target))
+        if not _unless_unsupported(os.replace, temp_name, target):
+            _write_in_place(target, text)
+    finally:
         Path(temp_name).unlink(missing_ok=True)
-        raise
     return target
+
+
+def _unless_unsupported(operation: Any, *args: Any) -> bool:
+    """Run ``operation``; False when the file system does not support it."""
+    try:
+        operation(*args)
+    except OSError as exc:
+        if exc.errno not in _UNSUPPORTED:
+            raise
+        log.debug("%s is not supported here (%s); going on without it", operation.__name__, exc)
+        return False
+    return True
+
+
+def _write_in_place(target: Path, text: str) -> None:
+    """The plain write, where the file system cannot rename over a file."""
+    log.warning("cannot replace %s atomically on this file system; writing it in place", target)
+    target.write_text(text, encoding="utf-8")
 
 
 def write_json_atomically(path: str | os.PathLike[str], document: Mapping[str, Any]) -> Path:
