@@ -121,8 +121,13 @@ class Orchestrator:
         return self.plan.settings
 
     @property
+    def execution(self) -> Execution:
+        """The current (or next) execution of this run."""
+        return Execution(self.pipeline_name, self.run_id, self.attempt)
+
+    @property
     def execution_id(self) -> str:
-        return f"{self.run_id}.{self.attempt}"
+        return self.execution.execution_id
 
     def execute(self, raise_on_error: bool = False) -> RunResult:
         # A second execute() of this orchestrator is a new execution of the same run.
@@ -134,14 +139,12 @@ class Orchestrator:
             store=self.store,
             messages=self.messages,
             spark=self.spark,
-            warehouse=self.context.warehouse,
             state=self.config.state,
             enable_tracker=self.enable_tracker,
             layers=self.layers,
             context=self.context,
         )
-        execution = Execution(self.pipeline_name, self.run_id, self.attempt)
-        result = PipelineRun(self.plan, execution, services).execute()
+        result = PipelineRun(self.plan, self.execution, services).execute()
         if raise_on_error and not result.success:
             raise PipelineExecutionError(
                 f"pipeline '{self.pipeline_name}' failed: {result.error}", result=result

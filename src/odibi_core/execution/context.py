@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,13 +42,16 @@ class RunContext:
     def resolved_run_id(self) -> str:
         return self.run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()
 
-    def databricks_identity(self) -> dict[str, str | None]:
-        """The audit's job, run and task columns: what was given, else the environment's."""
-        job_id = self.job_id or os.environ.get("DATABRICKS_JOB_ID") or None
+    def databricks_identity(self, environment: Mapping[str, str | None]) -> dict[str, str | None]:
+        """The audit's job, run and task columns: what was given, else ``environment``'s
+        (``state.audit.databricks_context()``)."""
         # A job task's run id is the job run id: given with the job, it is that.
-        run_id = os.environ.get("DATABRICKS_RUN_ID") or (self.run_id if self.job_id else None)
-        task_key = self.task_key or os.environ.get("DATABRICKS_TASK_KEY") or None
-        return {"job_id": job_id, "run_id": run_id, "task_key": task_key}
+        given_run = self.run_id if self.job_id else None
+        return {
+            "job_id": self.job_id or environment.get("job_id"),
+            "run_id": environment.get("run_id") or given_run,
+            "task_key": self.task_key or environment.get("task_key"),
+        }
 
 
 @dataclass(frozen=True)

@@ -69,11 +69,14 @@ class RunServices:
     store: DataStore
     messages: RunMessages
     spark: Any = None
-    warehouse: Path | None = None
     state: StateLocation | None = None
     enable_tracker: bool = True
     layers: Sequence[RunnerLayer] = ()
     context: RunContext = RunContext()
+
+    @property
+    def warehouse(self) -> Path | None:
+        return self.context.warehouse
 
 
 class PipelineRun:
@@ -155,8 +158,8 @@ class PipelineRun:
             pipeline=plan.name,
             run_id=self.execution.run_id,
             dag=plan.dag,
+            redact_columns=services.messages.redacted_columns,
         )
-        node_runner.redact_columns = services.messages.redacted_columns
         resolver = SecretResolver(services.messages.secrets)
         layers: list[RunnerLayer] = list(services.layers)
         if tracker:
@@ -233,7 +236,7 @@ def record_in_state(tracker: Tracker, execution: Execution, services: RunService
     returned, kept in ``result.state_error``, and the CLI exits 1 with it.
     """
     from odibi_core.engine.session import get_spark
-    from odibi_core.state.audit import AuditStore
+    from odibi_core.state.audit import AuditStore, databricks_context
     from odibi_core.state.location import AUDIT_TABLE, RUNS_TABLE
 
     location = services.state
@@ -243,7 +246,8 @@ def record_in_state(tracker: Tracker, execution: Execution, services: RunService
             spark_provider=lambda: get_spark(services.spark, warehouse=services.warehouse),
             warehouse=services.warehouse,
         )
-        store.write_lineage(tracker.to_lineage(), databricks=services.context.databricks_identity())
+        identity = services.context.databricks_identity(databricks_context())
+        store.write_lineage(tracker.to_lineage(), databricks=identity)
     except Exception as exc:  # noqa: BLE001 - the data is written; losing audit rows is reported, not fatal
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = (

@@ -69,13 +69,22 @@ RunnerLayer = Callable[[Runs], Runs]
 class NodeRunner:
     """The innermost runner: runs the node of the step's layer, naming the step on error."""
 
-    def __init__(self, *, engines: Any, base_dir: Any, pipeline: str, run_id: str, dag: Any):
+    def __init__(
+        self,
+        *,
+        engines: Any,
+        base_dir: Any,
+        pipeline: str,
+        run_id: str,
+        dag: Any,
+        redact_columns: tuple[str, ...] = (),
+    ):
         self.engines = engines
         self.base_dir = base_dir
         self.pipeline = pipeline
         self.run_id = run_id
         self.dag = dag
-        self.redact_columns: tuple[str, ...] = ()
+        self.redact_columns = redact_columns  # for values the nodes' own errors quote
 
     def __call__(self, call: StepCall) -> StepRun:
         from odibi_core.nodes import run_node

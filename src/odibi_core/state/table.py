@@ -93,9 +93,10 @@ class DeltaStateTable:
         from delta.tables import DeltaTable
 
         spark = self._spark()
-        self._create_schema(spark)  # first: a catalog table's lookup fails without it
+        self._check_catalog(spark)  # first: every lookup of a catalog table fails without it
         if self.exists():
             return
+        self._create_schema(spark)
         builder = DeltaTable.createIfNotExists(spark)
         builder = (
             builder.location(str(self.ref.path))
@@ -123,22 +124,25 @@ class DeltaStateTable:
                 ) from exc
         self._known_to_exist = True
 
-    def _create_schema(self, spark: SparkSession) -> None:
-        """The state schema, before its first table: a fresh workspace has none.
-
-        Locally it is a folder. In a catalog the catalog must exist already; a missing
-        catalog or privilege is named, not left to Spark's error about the table.
-        """
-        if self.ref.path is not None:
-            self.ref.path.parent.mkdir(parents=True, exist_ok=True)
-            return
-        parts = self.ref.name.split(".")[:-1]
-        if len(parts) == 2 and not _catalog_exists(spark, parts[0]):
+    def _check_catalog(self, spark: SparkSession) -> None:
+        """A catalog table's catalog must exist: its absence is named, not left to Spark."""
+        parts = self.ref.name.split(".")
+        if self.ref.path is None and len(parts) == 3 and not _catalog_exists(spark, parts[0]):
             raise StateError(
                 f"catalog '{parts[0]}' of state table {self.ref.name} does not exist, or this "
                 f"job lacks USE CATALOG on it; create it, or set the state schema to an "
                 "existing catalog"
             )
+
+    def _create_schema(self, spark: SparkSession) -> None:
+        """The state schema, before its first table: a fresh workspace has none.
+
+        Locally it is a folder; in a catalog, a missing privilege is named.
+        """
+        if self.ref.path is not None:
+            self.ref.path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        parts = self.ref.name.split(".")[:-1]
         schema = ".".join(f"`{part}`" for part in parts)
         try:
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
