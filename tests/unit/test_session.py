@@ -4,7 +4,8 @@ import pytest
 
 from odibi_core.core.errors import PipelineConfigError
 from odibi_core.core.tables import local_table_path, validate_table_name
-from odibi_core.engine.session import delta_coordinate, local_spark_conf
+from odibi_core.engine.delta_jars import delta_coordinate, jar_cache_file
+from odibi_core.engine.session import local_spark_conf
 
 
 def test_delta_coordinate_is_derived_from_installed_versions():
@@ -52,12 +53,10 @@ def test_bad_table_names_are_rejected(bad):
 
 
 def test_resolved_jars_are_reused_and_a_stale_list_is_ignored(tmp_path, monkeypatch):
-    from odibi_core.engine import session
-
     monkeypatch.setenv("ODIBI_CACHE_DIR", str(tmp_path / "cache"))
     jar = tmp_path / "io.delta_delta-spark.jar"
     jar.write_bytes(b"jar")
-    cache = session._jar_cache_file()
+    cache = jar_cache_file()
     cache.parent.mkdir(parents=True)
     cache.write_text(f"file://{jar}\n")
     assert local_spark_conf(tmp_path)["spark.jars"] == f"file://{jar}"

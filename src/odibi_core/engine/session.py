@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 import threading
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.tables import default_warehouse
+from odibi_core.engine.delta_jars import delta_coordinate, delta_jars_conf, remember_resolved_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -27,24 +27,13 @@ _lock = threading.Lock()
 _session: SparkSession | None = None
 
 
-def delta_coordinate(spark_version: str | None = None, delta_version: str | None = None) -> str:
-    """Maven coordinate of the Delta jar matching the installed pyspark and delta-spark.
-
-    Delta 4.x publishes one artifact per Spark line: ``delta-spark_<major.minor>_2.13``.
-    """
-    spark_version = spark_version or metadata.version("pyspark")
-    delta_version = delta_version or metadata.version("delta-spark")
-    major_minor = ".".join(spark_version.split(".")[:2])
-    return f"io.delta:delta-spark_{major_minor}_2.13:{delta_version}"
-
-
 def local_spark_conf(
     warehouse: str | Path | None = None, *, shuffle_partitions: int = 4
 ) -> dict[str, str]:
     """Configuration of a local session: Delta, UTC, ANSI, no UI, no Hive metastore."""
     warehouse = Path(warehouse) if warehouse is not None else default_warehouse()
     conf = {
-        **_delta_jars_conf(),
+        **delta_jars_conf(),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "in-memory",
@@ -103,45 +92,8 @@ def get_spark(
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
-        _remember_resolved_jars(_session)
+        remember_resolved_jars(_session)
         return _session
-
-
-def _jar_cache_file() -> Path:
-    """Where the resolved Delta jar paths are remembered, per coordinate."""
-    root = Path(os.environ.get("ODIBI_CACHE_DIR", Path.home() / ".cache" / "odibi_core"))
-    return root / (delta_coordinate().replace(":", "_") + ".jars")
-
-
-def _delta_jars_conf() -> dict[str, str]:
-    """Use the jars resolved on first use; resolve through Maven Central only once.
-
-    Skipping Ivy on later starts saves seconds and keeps the resolver's output off the
-    user's terminal.
-    """
-    cache = _jar_cache_file()
-    if cache.is_file():
-        jars = [line.strip() for line in cache.read_text().splitlines() if line.strip()]
-        if jars and all(Path(jar.removeprefix("file://")).is_file() for jar in jars):
-            return {"spark.jars": ",".join(jars)}
-    return {"spark.jars.packages": delta_coordinate()}
-
-
-def _remember_resolved_jars(session: SparkSession) -> None:
-    conf = session.sparkContext.getConf()
-    if not conf.get("spark.jars.packages", None):
-        return
-    jars = [jar for jar in conf.get("spark.jars", "").split(",") if jar.startswith("file:")]
-    if not any("delta-spark" in jar for jar in jars):
-        return
-    cache = _jar_cache_file()
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text("\n".join(jars) + "\n")
-        os.replace(tmp, cache)
-    except OSError as exc:  # a read-only home only costs the next start a resolve
-        log.debug("could not remember the Delta jars in %s: %s", cache, exc)
 
 
 def _is_stopped(session: SparkSession) -> bool:
