@@ -149,6 +149,8 @@ class Tracker:
         self.summary: dict[str, int] = {}
         self.error: str | None = None
         self.params: dict[str, Any] = {}
+        # Where the run's Spark session came from and the settings parity relies on.
+        self.spark_session: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._records: dict[str, StepExecution] = {}
         self._completed: list[str] = []
@@ -502,6 +504,7 @@ class Tracker:
             "summary": dict(self.summary),
             "error": self.error,
             "params": dict(self.params),
+            "spark_session": dict(self.spark_session) if self.spark_session else None,
             "steps": steps,
         }
         return _mask_secrets(lineage, self.redactor.secrets)
