@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
 from odibi_core.engine.base import EngineContext, Frame
@@ -22,8 +22,9 @@ ENGINE_NAMES = ("pandas", "spark")
 class Engines:
     """One ``PandasEngineContext`` and one lazily created ``SparkEngineContext``.
 
-    ``spark`` is a session to use instead of building one (on Databricks, the active
-    session is found anyway). Safe to use from several threads.
+    Where the session comes from is decided here, on the thread that builds the engines
+    (``SessionHandle``); ``spark`` is a session to use as it is. Safe to use from several
+    threads.
     """
 
     def __init__(
@@ -33,7 +34,9 @@ class Engines:
         warehouse: str | Path | None = None,
         duckdb_threads: int | None = None,
     ):
-        self._given_session = spark
+        from odibi_core.engine.session import SessionHandle
+
+        self.session = SessionHandle(spark, warehouse=warehouse)
         self._warehouse = warehouse
         self._duckdb_threads = duckdb_threads
         self._lock = threading.Lock()
@@ -101,10 +104,5 @@ class Engines:
                 from odibi_core.engine.spark_engine import SparkEngineContext
 
                 guard_pyspark_loggers(starting_spark=True)  # PySpark's error logs get masked
-                self._spark = SparkEngineContext(self._session, warehouse=self._warehouse)
+                self._spark = SparkEngineContext(self.session.get, warehouse=self._warehouse)
             return self._spark
-
-    def _session(self) -> Any:
-        from odibi_core.engine.session import get_spark
-
-        return get_spark(self._given_session, warehouse=self._warehouse)

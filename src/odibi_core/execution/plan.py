@@ -27,7 +27,8 @@ from odibi_core.core.dag import DAG, DAGBuilder
 from odibi_core.core.errors import PipelineConfigError
 from odibi_core.core.parameters import resolve_parameters
 from odibi_core.core.step import ENGINES, Step
-from odibi_core.core.targets import raise_on_unsafe_targets
+from odibi_core.core.targets import place_of, raise_on_unsafe_targets
+from odibi_core.core.write_spec import TRANSACTIONAL_FORMATS
 
 # The parts of a step that decide what it computes; ``metadata`` and ``task`` do not.
 _DEFINITION_FIELDS = ("layer", "type", "value", "params", "inputs", "outputs", "engine")
@@ -74,9 +75,30 @@ class RunPlan:
         """How messages name the pipeline's definition: its file, or ``<steps>``."""
         return str(self.config.source) if self.config.source else "<steps>"
 
+    @property
+    def spark_steps(self) -> tuple[str, ...]:
+        """Steps that need Spark whatever their data's size: engine spark, Delta or tables.
+
+        ``auto`` steps are not among them: their engine is decided when they run.
+        """
+        base_dir = self.config.base_dir
+        return tuple(
+            step.name
+            for step in self.dag.steps
+            if (step.engine or self.engine) == "spark" or _transactional_io(step, base_dir)
+        )
+
     def whole_dag(self) -> DAG:
         """The DAG of every step, selected or not (redaction follows renames across both)."""
         return DAGBuilder(self.steps).build()
+
+
+def _transactional_io(step: Step, base_dir: Any) -> bool:
+    """A read or write of a Delta table or a catalog table (which goes through Spark)."""
+    if step.layer not in ("ingest", "store"):
+        return False
+    place = place_of(step, step.name, base_dir)
+    return place is not None and place.format in TRANSACTIONAL_FORMATS
 
 
 def build_plan(

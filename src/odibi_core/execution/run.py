@@ -101,6 +101,8 @@ class PipelineRun:
             services.bus, self.execution, services.messages, plan.dag, _settled_rows(tracker)
         )
         executor = self._executor(engines, tracker, events)
+        if plan.spark_steps:  # a session is ready (or building) before the first Spark step
+            engines.session.start()
         start = datetime.now(timezone.utc)
         if tracker:
             tracker.start_pipeline()
@@ -111,10 +113,14 @@ class PipelineRun:
             if tracker and engines.spark_started:
                 tracker.settle()
                 tracker.release()
+            if tracker:
+                tracker.spark_session = engines.session.settings
             result = self._result(report, start, tracker, engines.spark_started)
             events.pipeline_finished(result)
             if tracker and services.state is not None:
-                result.state_error = record_in_state(tracker, self.execution, services)
+                result.state_error = record_in_state(
+                    tracker, self.execution, services, engines.session.get
+                )
         finally:
             engines.close()
             log_filter.remove()
@@ -229,13 +235,14 @@ def _settled_rows(tracker: Tracker | None):
     return settled
 
 
-def record_in_state(tracker: Tracker, execution: Execution, services: RunServices) -> str | None:
+def record_in_state(
+    tracker: Tracker, execution: Execution, services: RunServices, spark_provider: Any
+) -> str | None:
     """Record the run in the state tables; what went wrong, or ``None``.
 
     The run's targets are written by then, so a failure here does not fail the run: it is
     returned, kept in ``result.state_error``, and the CLI exits 1 with it.
     """
-    from odibi_core.engine.session import get_spark
     from odibi_core.state.audit import AuditStore, databricks_context
     from odibi_core.state.location import AUDIT_TABLE, RUNS_TABLE
 
@@ -243,7 +250,7 @@ def record_in_state(tracker: Tracker, execution: Execution, services: RunService
     try:
         store = AuditStore(
             location,
-            spark_provider=lambda: get_spark(services.spark, warehouse=services.warehouse),
+            spark_provider=spark_provider,
             warehouse=services.warehouse,
         )
         identity = services.context.databricks_identity(databricks_context())
