@@ -164,3 +164,15 @@ def test_the_jvm_log_is_appended_and_rotated_when_large(tmp_path, monkeypatch):
     with delta_jars._jvm_log(log_file) as sink:
         sink.write(b"third\n")
     assert log_file.read_bytes() == b"second\nthird\n"
+
+
+def test_an_unwritable_cache_folder_is_named_with_the_fix(dirs, monkeypatch):
+    blocker = dirs / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ODIBI_CACHE_DIR", str(blocker / "odibi_core"))
+    with pytest.raises(EngineError) as caught:
+        ensure_delta_jars()
+    assert str(caught.value) == (
+        f"cannot fetch the Delta jars: the folder of the resolver's log, {blocker / 'odibi_core'}, "
+        "cannot be created (Not a directory); set ODIBI_CACHE_DIR to a writable folder"
+    )

@@ -154,8 +154,13 @@ def _resolve_lock() -> Iterator[None]:
         yield
         return
     lock_path = cache_dir() / "ivy-resolve.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # noqa: SIM115 - closed below, after the unlock
+    except OSError:  # a read-only cache: resolve unlocked; the log's folder will say why
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -172,7 +177,14 @@ def resolve_delta_jars(coordinate: str, ivy: Path, log_file: Path) -> list[str]:
     Spark's last resort, repos.spark-packages.org, is left out (it holds nothing Delta
     needs, and unreachable it prints "host not found" for every parent POM).
     """
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EngineError(
+            f"cannot fetch the Delta jars: the folder of the resolver's log, "
+            f"{log_file.parent}, cannot be created ({exc.strerror}); "
+            "set ODIBI_CACHE_DIR to a writable folder"
+        ) from exc
     module = f"odibi-core-delta-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory(prefix="odibi-ivy-") as work:
         settings, descriptor = Path(work) / "ivysettings.xml", Path(work) / "ivy.xml"
@@ -185,9 +197,11 @@ def resolve_delta_jars(coordinate: str, ivy: Path, log_file: Path) -> list[str]:
             *("-retrieve", str(ivy / "jars" / SPARK_RETRIEVE_PATTERN)),
             *("-cachepath", str(cache_path)),
         ]
-        _run_logged(command, coordinate, log_file)
-        jars = _retrieved_jars(cache_path, ivy)
-    _clear_resolution_files(ivy / "cache", module)
+        try:
+            _run_logged(command, coordinate, log_file)
+            jars = _retrieved_jars(cache_path, ivy)
+        finally:
+            _clear_resolution_files(ivy / "cache", module)
     if not any("delta-spark" in jar for jar in jars):
         raise _resolve_error(coordinate, log_file, "Ivy resolved no delta-spark jar")
     return jars
