@@ -42,6 +42,8 @@ DEFAULT_IVY_DIR = Path.home() / ".ivy2.5.2"
 RESOLVE_TIMEOUT_SECONDS = 900
 # Where and how Spark copies the jars of spark.jars.packages: <ivy>/jars/<org>_<file>.
 SPARK_RETRIEVE_PATTERN = "[organization]_[artifact]-[revision](-[classifier]).[ext]"
+# Ivy runs for seconds: the quick compiler and the serial collector spend less CPU on it.
+_SHORT_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 _LOG_TAIL_LINES = 20
 _JVM_LOG_MAX_BYTES = 5_000_000
 # Spark's exclusions: what pyspark's own jars already hold is never fetched twice.
@@ -255,7 +257,8 @@ def _ivy_launcher() -> list[str]:
             f"cannot fetch the Delta jars: Spark's Ivy or Oro jar is missing from {jars}; "
             "reinstall pyspark: pip install --force-reinstall 'odibi_core[local]'"
         )
-    return [_java(), "-cp", os.pathsep.join((str(ivy[-1]), str(oro[-1]))), "org.apache.ivy.Main"]
+    classpath = os.pathsep.join((str(ivy[-1]), str(oro[-1])))
+    return [_java(), *_SHORT_JVM, "-cp", classpath, "org.apache.ivy.Main"]
 
 
 def _spark_jars_dir() -> Path:
