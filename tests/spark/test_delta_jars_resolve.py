@@ -180,3 +180,42 @@ def test_first_use_from_maven_central_is_quiet_and_its_jars_run_delta(
     _assert_resolved_quietly(jars, known_jars, fetched, tmp_path, capfd)
     done = _start_quietly(tmp_path, dict(os.environ))
     _assert_started_quietly(done, tmp_path)
+
+
+_FAILED_START = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from odibi_core.core.errors import EngineError
+    from odibi_core.engine.delta_jars import start_local_context
+
+    conf = {"spark.master": "local[1]", "spark.app.name": "x", "spark.driver.memory": "lots"}
+    try:
+        start_local_context(conf, log_file=Path(sys.argv[1]))
+    except EngineError as exc:
+        print(exc)
+    """
+)
+
+
+def test_a_jvm_that_fails_to_start_is_explained_from_its_log(tmp_path):
+    log_file = tmp_path / "spark-jvm.log"
+    log_file.write_text("Invalid maximum heap size: -Xmxold (an earlier start)\n")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _FAILED_START, str(log_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.stderr == ""  # the launcher's complaint went to the log, not the terminal
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "local Spark's JVM did not start ([JAVA_GATEWAY_EXITED] Java gateway process exited "
+        f"before sending its port number.). Its output is in {log_file}; the last lines:"
+    )
+    assert lines[1] == "  Invalid maximum heap size: -Xmxlots"
+    assert "-Xmxold" not in done.stdout  # only this start's lines are quoted
+    assert lines[-1].startswith("Fix what they name (Java 17 or later on PATH or JAVA_HOME, ")

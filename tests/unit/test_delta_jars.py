@@ -5,6 +5,7 @@ Resolves that really run Ivy live in tests/spark/test_delta_jars_resolve.py.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -152,18 +153,24 @@ def test_retrieved_jars_carry_spark_names_in_ivy_order(tmp_path):
     ]
 
 
-def test_the_jvm_log_is_appended_and_rotated_when_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(delta_jars, "_JVM_LOG_MAX_BYTES", 10)
+def test_the_jvm_log_marks_each_start_appends_and_rotates_when_large(tmp_path, monkeypatch):
+    monkeypatch.setattr(delta_jars, "_JVM_LOG_MAX_BYTES", 100)
     log_file = tmp_path / "logs" / "spark-jvm.log"
     with delta_jars._jvm_log(log_file) as sink:
-        sink.write(b"first start\n")
+        sink.write(b"first start\n" * 10)
     with delta_jars._jvm_log(log_file) as sink:
         sink.write(b"second\n")
-    assert log_file.read_bytes() == b"second\n"
-    assert (tmp_path / "logs" / "spark-jvm.log.1").read_bytes() == b"first start\n"
     with delta_jars._jvm_log(log_file) as sink:
         sink.write(b"third\n")
-    assert log_file.read_bytes() == b"second\nthird\n"
+    lines = log_file.read_text().splitlines()
+    mark = "--- odibi_core starts local Spark at "
+    assert [line for line in lines if not line.startswith(mark)] == ["second", "third"]
+    assert (
+        sum(line.startswith(mark) and line.endswith(f"(pid {os.getpid()})") for line in lines) == 2
+    )
+    rotated = (tmp_path / "logs" / "spark-jvm.log.1").read_text().splitlines()
+    assert rotated[1:] == ["first start"] * 10
+    assert delta_jars._log_tail(log_file, since=mark) == "  third"
 
 
 def test_an_unwritable_cache_folder_is_named_with_the_fix(dirs, monkeypatch):

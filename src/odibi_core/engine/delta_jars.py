@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ SPARK_RETRIEVE_PATTERN = "[organization]_[artifact]-[revision](-[classifier]).[e
 _SHORT_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 _LOG_TAIL_LINES = 20
 _JVM_LOG_MAX_BYTES = 5_000_000
+_JVM_START_MARK = "--- odibi_core starts local Spark"
 # Spark's exclusions: what pyspark's own jars already hold is never fetched twice.
 _SPARK_PROVIDED = (
     *("catalyst_", "core_", "graphx_", "kvstore_", "launcher_", "mllib_", "mllib-local_"),
@@ -232,12 +234,7 @@ def _run_logged(command: list[str], coordinate: str, log_file: Path) -> None:
 
 
 def _resolve_error(coordinate: str, log_file: Path, reason: str) -> EngineError:
-    try:
-        lines = log_file.read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    tail = "\n".join(f"  {line.rstrip()}" for line in lines if line.strip())
-    tail = "\n".join(tail.splitlines()[-_LOG_TAIL_LINES:]) or "  (the log is empty)"
+    tail = _log_tail(log_file)
     repository = os.environ.get("DEFAULT_ARTIFACT_REPOSITORY") or MAVEN_CENTRAL
     return EngineError(
         f"could not fetch the Delta jars ({coordinate}) for local Spark: {reason}. "
@@ -246,6 +243,19 @@ def _resolve_error(coordinate: str, log_file: Path, reason: str) -> EngineError:
         f"set DEFAULT_ARTIFACT_REPOSITORY to a mirror), or pre-seed the Ivy cache "
         f"{ivy_dir()} from a machine that has the jars (set ODIBI_IVY_DIR to use another)."
     )
+
+
+def _log_tail(log_file: Path, *, since: str | None = None) -> str:
+    """The last non-blank lines of a log (after the last line starting with ``since``),
+    indented, to quote in an error."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    starts = [n for n, line in enumerate(lines) if since and line.startswith(since)]
+    lines = lines[starts[-1] + 1 :] if starts else lines
+    kept = [f"  {line.rstrip()}" for line in lines if line.strip()][-_LOG_TAIL_LINES:]
+    return "\n".join(kept) or "  (the log is empty)"
 
 
 def _ivy_launcher() -> list[str]:
@@ -387,8 +397,15 @@ def start_local_context(conf: Mapping[str, str], *, log_file: Path | None = None
     if SparkContext._gateway is None:  # noqa: SLF001 - pyspark has no public "JVM running"
         log_file = log_file or jvm_log_file()
         with _jvm_log(log_file) as sink:
-            # launch_gateway's documented hook "e.g. capturing stdout/stderr" of the JVM.
-            gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": sink, "stderr": sink})
+            try:  # launch_gateway's documented hook "e.g. capturing stdout/stderr" of the JVM
+                gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": sink, "stderr": sink})
+            except Exception as exc:
+                raise EngineError(
+                    f"local Spark's JVM did not start ({exc}). Its output is in {log_file}; "
+                    f"the last lines:\n{_log_tail(log_file, since=_JVM_START_MARK)}\n"
+                    "Fix what they name (Java 17 or later on PATH or JAVA_HOME, "
+                    "ODIBI_SPARK_DRIVER_MEMORY, free memory) and run again."
+                ) from exc
     SparkContext(conf=spark_conf, gateway=gateway)
 
 
@@ -402,4 +419,7 @@ def _jvm_log(log_file: Path) -> Iterator[object]:
     except OSError:
         pass
     with open(log_file, "ab") as sink:
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        sink.write(f"{_JVM_START_MARK} at {started} (pid {os.getpid()})\n".encode())
+        sink.flush()
         yield sink
