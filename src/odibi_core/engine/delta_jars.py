@@ -38,7 +38,7 @@ RESOLVE_LOG_NAME = "ivy-resolve.log"
 JVM_LOG_NAME = "spark-jvm.log"
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
 # Spark's own default Ivy home since 4.0 (Ivy 2.5.2 changed the layout of ~/.ivy2).
-DEFAULT_IVY_DIR = Path.home() / ".ivy2.5.2"
+DEFAULT_IVY_DIR_NAME = ".ivy2.5.2"
 # A first resolve downloads about 90 MB; a hung connection fails instead of waiting forever.
 RESOLVE_TIMEOUT_SECONDS = 900
 # Where and how Spark copies the jars of spark.jars.packages: <ivy>/jars/<org>_<file>.
@@ -80,7 +80,7 @@ def jar_cache_file() -> Path:
 def ivy_dir() -> Path:
     """The Ivy home Spark uses: ``$ODIBI_IVY_DIR`` (passed on as ``spark.jars.ivy``), else
     Spark's default. Jars resolved here are shared with ``spark.jars.packages``."""
-    return Path(os.environ.get("ODIBI_IVY_DIR") or DEFAULT_IVY_DIR)
+    return Path(os.environ.get("ODIBI_IVY_DIR") or Path.home() / DEFAULT_IVY_DIR_NAME)
 
 
 def delta_jars_conf() -> dict[str, str]:
@@ -380,6 +380,7 @@ def jvm_log_file() -> Path:
 def start_local_context(conf: Mapping[str, str], *, log_file: Path | None = None) -> None:
     """Start the local SparkContext that the next ``SparkSession.builder.getOrCreate()``
     picks up, with the JVM's stdout and stderr in ``log_file`` (default ``jvm_log_file()``).
+    Call it only where a local session is to be built (no SparkContext is active).
 
     ``conf`` is the whole configuration, ``spark.master`` and ``spark.app.name`` included:
     launch-time settings (driver memory, ``spark.jars``, Java options) only take effect
