@@ -6,7 +6,9 @@ this module never loads Spark.
 SQL: each logical input becomes a temp view named for this execution only
 (``odibi_<logical>_<hex8>``) and the query is rewritten to use it, so parallel steps
 that both call their input ``data`` never meet. Views live until ``close()``, because
-Spark Connect and serverless analyse a view lazily, when an action finally runs.
+Spark Connect and serverless analyse a view lazily, when an action finally runs. Over
+Spark Connect the inputs are passed as ``spark.sql`` arguments instead of views, so an
+action's observed metrics include theirs.
 
 Delta writes are delegated to ``delta_write``, which measures each write by its commit.
 """
@@ -31,8 +33,10 @@ from odibi_core.core.locations import (
     path_exists,
 )
 from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
+from odibi_core.engine.connect import deliver_flows, is_connect
 from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.delta_write import DeltaTarget, write_delta
+from odibi_core.engine.observed import ObservedCount, observations_under_limits
 from odibi_core.engine.rules import (
     FILE_FORMATS,
     check_write_spec,
@@ -103,6 +107,11 @@ class SparkEngineContext:
         rewritten = rewrite_table_names(query, mapping, step=step)
         frames = {logical: self.adopt(frame) for logical, frame in inputs.items()}
         try:
+            if is_connect(self.spark):
+                # Over Connect the inputs go in as arguments of the query, not temp views:
+                # an action then reports the inputs' observed counts (see connect.py).
+                named = {mapping[logical]: frame for logical, frame in frames.items()}
+                return self.spark.sql(_with_placeholders(rewritten, list(named)), **named)
             for logical, frame in frames.items():
                 frame.createOrReplaceTempView(mapping[logical])
                 with self._lock:
@@ -223,9 +232,12 @@ class SparkEngineContext:
         fmt = spec.format.lower()
         try:
             if fmt in FILE_FORMATS:
-                return self._write_files(frame, spec, fmt, step=step)
-            target = self.delta_target(fmt, spec.target, step=step)
-            return write_delta(self.spark, frame, target, spec, step=step)
+                result = self._write_files(frame, spec, fmt, step=step)
+            else:
+                target = self.delta_target(fmt, spec.target, step=step)
+                result = write_delta(self.spark, frame, target, spec, step=step)
+            deliver_flows(frame)  # Connect: the write read all of the frame
+            return result
         except OdibiError:
             raise
         except Exception as exc:
@@ -288,10 +300,13 @@ class SparkEngineContext:
         return json_safe_rows(rows)
 
     def to_arrow(self, frame: Frame) -> Any:
+        adopted = self.adopt(frame)
         try:
-            return normalize_arrow_table(self.adopt(frame).toArrow())
+            table = adopted.toArrow()
         except Exception as exc:
             raise spark_error(exc, step=None, action="collect the data to Arrow") from exc
+        deliver_flows(adopted)  # Connect: the collect read all of the frame
+        return normalize_arrow_table(table)
 
     def from_arrow(self, table: Any) -> DataFrame:
         return self.spark.createDataFrame(normalize_arrow_table(table))
@@ -315,8 +330,9 @@ class SparkEngineContext:
 
         observation_name = f"{_view_name(name)}_rows"
         observation = Observation(observation_name)
-        observed = self.adopt(frame).observe(observation, F.count(F.lit(1)).alias("rows"))
-        return observed, ObservedCount(observation, observation_name)
+        adopted = self.adopt(frame)
+        observed = adopted.observe(observation, F.count(F.lit(1)).alias("rows"))
+        return observed, ObservedCount(observation, observation_name, connect=is_connect(adopted))
 
     def observations_under_limits(self, frame: Frame) -> set[str]:
         """Names of observations in ``frame``'s plan that sit below a limit or a sample.
@@ -324,21 +340,7 @@ class SparkEngineContext:
         An action over such a plan may stop early, so those observations could settle with
         a partial count. Reading the analysed plan runs no job.
         """
-        try:
-            plan = frame._jdf.queryExecution().analyzed()  # noqa: SLF001 - no public plan API
-        except Exception:  # Spark Connect has no JVM plan here: nothing can be checked
-            return set()
-        found: set[str] = set()
-        stack = [(plan, False)]
-        while stack:
-            node, limited = stack.pop()
-            kind = node.nodeName()
-            limited = limited or kind in _PARTIAL_READ_NODES
-            if kind == "CollectMetrics" and limited:
-                found.add(str(node.name()))
-            children = node.children()
-            stack.extend((children.apply(i), limited) for i in range(children.size()))
-        return found
+        return observations_under_limits(frame)
 
     def close(self) -> None:
         """Drop this run's temp views. Never starts Spark."""
@@ -354,79 +356,6 @@ class SparkEngineContext:
                 log.warning("could not drop temp view %s: %s", view, exc)
 
 
-class ObservedCount:
-    """A ``DeferredCount`` backed by a ``pyspark.sql.Observation``."""
-
-    def __init__(self, observation: Any, name: str):
-        self._observation = observation
-        self.name = name
-        self._lock = threading.Lock()
-        self._rows: int | None = None
-        self._reason: str | None = None
-
-    def fired(self) -> bool:
-        """True once an action over the observed frame has finished (no waiting)."""
-        java_observation = getattr(self._observation, "_jo", None)
-        if java_observation is None:
-            return False
-        _drain_listener_bus(self._observation)
-        return bool(java_observation.future().isCompleted())
-
-    @property
-    def reason(self) -> str | None:
-        return self._reason
-
-    def get(self, timeout: float) -> int | None:
-        """The count, waiting up to ``timeout`` seconds for the action to finish."""
-        with self._lock:
-            if self._rows is None:
-                self._rows, self._reason = self._wait(timeout)
-            return self._rows
-
-    def _wait(self, timeout: float) -> tuple[int | None, str | None]:
-        java_observation = getattr(self._observation, "_jo", None)
-        if java_observation is not None and not _await_future(
-            self._observation, java_observation.future(), timeout
-        ):
-            return None, f"no action ran over the observed frame within {timeout:g}s"
-        try:
-            metrics = self._observation.get
-        except Exception as exc:
-            return None, f"the action over the observed frame failed: {exc}"
-        if "rows" not in metrics:  # Spark Connect reports {} until an action has run
-            return None, "no action has run over the observed frame"
-        return int(metrics["rows"]), None
-
-
-_PARTIAL_READ_NODES = frozenset(
-    {"GlobalLimit", "LocalLimit", "Tail", "Sample", "Offset", "GlobalLimitAndOffset"}
-)
-
-
-def _drain_listener_bus(observation: Any) -> None:
-    """Let Spark deliver finished queries' metrics, which arrive on its listener bus."""
-    try:
-        jvm_spark = observation._jvm.org.apache.spark.SparkContext.getOrCreate()  # noqa: SLF001
-        jvm_spark.listenerBus().waitUntilEmpty()
-    except Exception as exc:  # best effort: without it a just-finished action may look pending
-        log.debug("could not drain the Spark listener bus: %s", exc)
-
-
-def _await_future(observation: Any, future: Any, timeout: float) -> bool:
-    """Block on the JVM future for up to ``timeout`` seconds; True once it completed."""
-    if future.isCompleted():
-        return True
-    jvm = observation._jvm  # noqa: SLF001 - set by Observation when it is attached
-    duration = jvm.scala.concurrent.duration.Duration.create(max(int(timeout * 1000), 1), "ms")
-    try:
-        jvm.scala.concurrent.Await.ready(future, duration)
-    except Exception as exc:
-        if "TimeoutException" in str(exc):
-            return False
-        raise
-    return True
-
-
 _CSV_READ_DEFAULTS = {"header": "true", "inferSchema": "true", "mode": "FAILFAST"}
 
 
@@ -440,6 +369,17 @@ def _refuse_ragged_rows(files: list[Path], options: Mapping[str, Any], *, step: 
         ragged = first_ragged_row(file, options)
         if ragged:
             raise EngineError(f"step '{step}': cannot read csv '{file}': {ragged}", retryable=False)
+
+
+def _with_placeholders(query: str, names: list[str]) -> str:
+    """``query`` as a ``spark.sql`` format string whose placeholders are ``names``.
+
+    Every other brace is doubled, so braces inside string literals stay text.
+    """
+    text = query.replace("{", "{{").replace("}", "}}")
+    for name in names:
+        text = text.replace(name, "{" + name + "}")
+    return text
 
 
 def _view_name(logical: str) -> str:
