@@ -1,9 +1,14 @@
 """Delta writes: overwrite, append or merge, each measured by its own commit.
 
-A write is tagged with ``userMetadata`` and its commit is then looked up by that tag,
-so the row counts come from the commit's own metrics, even with concurrent writers.
-After the data is committed, the write sets the table's clustering, comment and
-properties when the spec asks for them.
+An overwrite or append is tagged with the writer option ``userMetadata`` and its commit
+is then looked up by that tag (``DESCRIBE HISTORY``), so the row counts come from the
+commit's own metrics, even with concurrent writers. A merge is SQL ``MERGE INTO``, and
+its counts are the row the MERGE itself returns. After the data is committed, the write
+sets the table's clustering, comment and properties when the spec asks for them.
+
+Everything here is SQL and the DataFrame reader/writer, which Spark Connect (serverless)
+runs as well as a classic session; the ``DeltaTable`` Python API, which needs Delta's
+Connect plugin there, is used only on a classic session, to ask whether a path is a table.
 
 pyspark and delta-spark are imported inside the functions that need them.
 """
@@ -14,7 +19,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,7 @@ from odibi_core.core import faults
 from odibi_core.core.errors import EngineError, PipelineConfigError
 from odibi_core.core.snapshot import REDACTED, Redactor
 from odibi_core.engine.base import WriteResult, WriteSpec
+from odibi_core.engine.connect import deliver_flows, is_connect
 from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
 
@@ -46,6 +52,9 @@ _SHOWN_KEYS = 5
 # Tries at a commit that keeps conflicting with other writers (MERGEs into one table).
 _COMMIT_ATTEMPTS = 6
 _ROWS_COLUMN, _NULL_KEY_COLUMN = "_odibi_rows", "_odibi_null_key"
+# Delta's error for a path that holds no Delta table (missing, empty, or other files).
+_NOT_A_TABLE = "DELTA_MISSING_DELTA_TABLE"
+_MERGE_SOURCE = "odibi_merge_source"
 
 
 @dataclass(frozen=True)
@@ -67,18 +76,19 @@ class DeltaTarget:
         return "delta.`" + str(self.path).replace("`", "``") + "`"
 
     def exists(self, spark: SparkSession) -> bool:
-        from delta.tables import DeltaTable
-
         if self.table is not None:
             return spark.catalog.tableExists(self.table)
-        return DeltaTable.isDeltaTable(spark, self.path)
+        if not is_connect(spark):
+            from delta.tables import DeltaTable
 
-    def delta_table(self, spark: SparkSession) -> Any:
-        from delta.tables import DeltaTable
-
-        if self.table is not None:
-            return DeltaTable.forName(spark, self.table)
-        return DeltaTable.forPath(spark, self.path)
+            return DeltaTable.isDeltaTable(spark, self.path)
+        try:
+            spark.sql(f"DESCRIBE DETAIL {self.sql_ref}").select("format").first()
+        except Exception as exc:
+            if _NOT_A_TABLE in str(exc):
+                return False
+            raise
+        return True
 
 
 def write_delta(
@@ -97,6 +107,8 @@ class _DeltaWrite:
         self.spec = spec
         self.step = step
         self.tag = spec.commit_tag or f"{self._txn_tag_prefix or 'odibi:'}{uuid.uuid4().hex}"
+        self._merged: dict[str, Any] | None = None  # the row a MERGE returned
+        self._before_merge: int | None = None  # the version before it, over Connect
 
     @property
     def _txn_tag_prefix(self) -> str | None:
@@ -137,6 +149,7 @@ class _DeltaWrite:
     def _commit(self, frame: DataFrame) -> None:
         """One try at the commit; whether the table exists is asked again on each try."""
         spec = self.spec
+        self._merged = None
         exists = self.target.exists(self.spark)
         if spec.mode == "merge" and not exists:
             exists = not self._create_by_first_merge(frame)
@@ -155,7 +168,7 @@ class _DeltaWrite:
         at once never both insert everything: the one that lost merges into the other's.
         """
         try:
-            self._save(frame, "errorifexists")
+            self._save(frame, "error")  # "errorifexists" is refused by Spark Connect
         except Exception:
             if not self.target.exists(self.spark):
                 raise
@@ -182,22 +195,40 @@ class _DeltaWrite:
                 writer.save(self.target.path)
 
     def _merge(self, frame: DataFrame) -> None:
+        """SQL ``MERGE INTO``, on a classic session and over Spark Connect alike.
+
+        Its counts are the row the MERGE returns (``num_inserted_rows``, ...), not a
+        lookup of the table's latest commit, which another writer may have made.
+        """
         spec = self.spec
         condition = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.merge_keys)
-        builder = self.target.delta_table(self.spark).alias("t").merge(frame.alias("s"), condition)
+        update = "*"
         if spec.update_columns is not None:
-            assignments = {_quote(c): f"s.{_quote(c)}" for c in spec.update_columns}
-            builder = builder.whenMatchedUpdate(set=assignments)
-        else:
-            builder = builder.whenMatchedUpdateAll()
-        builder = builder.whenNotMatchedInsertAll()
-        if spec.merge_schema:
-            builder = builder.withSchemaEvolution()
-        with (
-            session_commit_tag(self.spark, self.tag),
-            faults.during("delta_write", watch=self.target.path),
-        ):
-            builder.execute()
+            update = ", ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in spec.update_columns)
+        evolution = " WITH SCHEMA EVOLUTION" if spec.merge_schema else ""
+        statement = (
+            f"MERGE{evolution} INTO {_braced(self.target.sql_ref)} AS t "
+            f"USING {{{_MERGE_SOURCE}}} AS s ON {_braced(condition)} "
+            f"WHEN MATCHED THEN UPDATE SET {_braced(update)} WHEN NOT MATCHED THEN INSERT *"
+        )
+        self._before_merge = None if self._tags_merges else self._latest_version()
+        with self._merge_tag(), faults.during("delta_write", watch=self.target.path):
+            merged = self.spark.sql(statement, **{_MERGE_SOURCE: frame})
+            row = merged.first()  # the command ran already: this reads its result
+        deliver_flows(merged)
+        self._merged = row.asDict() if row is not None else {}
+
+    @property
+    def _tags_merges(self) -> bool:
+        """Whether the MERGE's commit is tagged through the session conf: on a classic
+        session only. Spark Connect (serverless) may refuse the conf; there the commit is
+        found by its counts instead (``_merge_commit``)."""
+        return not is_connect(self.spark)
+
+    def _merge_tag(self) -> Any:
+        if self._tags_merges:
+            return session_commit_tag(self.spark, self.tag)
+        return nullcontext()
 
     def _check_merge_keys(self, frame: DataFrame) -> None:
         columns = {c.lower() for c in frame.columns}
@@ -304,6 +335,8 @@ class _DeltaWrite:
     def _result(self) -> WriteResult:
         from pyspark.sql import functions as F
 
+        if self._merged is not None:
+            return self._merge_result(self._merged)
         commit = self._find_commit(F.col("userMetadata") == self.tag)
         if commit is None:
             if self._txn_tag_prefix is not None:
@@ -316,18 +349,7 @@ class _DeltaWrite:
             )
             return WriteResult(rows=None, count_source="unknown", mode=self.spec.mode)
         metrics = commit["operationMetrics"] or {}
-        version = int(commit["version"])
-        undo = self._undo(version)
-        if commit["operation"] == "MERGE":
-            inserted = int(metrics.get("numTargetRowsInserted", 0))
-            updated = int(metrics.get("numTargetRowsUpdated", 0))
-            return WriteResult(
-                rows=inserted + updated,
-                rows_inserted=inserted,
-                rows_updated=updated,
-                count_source="commit_metrics",
-                **undo,
-            )
+        undo = self._undo(int(commit["version"]))
         rows = int(metrics.get("numOutputRows", 0))
         created_by_merge = self.spec.mode == "merge"
         return WriteResult(
@@ -337,6 +359,60 @@ class _DeltaWrite:
             count_source="commit_metrics",
             **undo,
         )
+
+    def _merge_result(self, merged: dict[str, Any]) -> WriteResult:
+        """A MERGE's counts, from the row it returned; its version, from its commit."""
+        inserted = int(merged.get("num_inserted_rows") or 0)
+        updated = int(merged.get("num_updated_rows") or 0)
+        version = self._merge_commit(merged)
+        undo = self._undo(version) if version is not None else {"mode": self.spec.mode}
+        return WriteResult(
+            rows=inserted + updated,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            count_source="commit_metrics",
+            **{"table_sql": self.target.sql_ref, **undo},
+        )
+
+    def _merge_commit(self, merged: dict[str, Any]) -> int | None:
+        """The MERGE's version: its tagged commit on a classic session. Over Connect, the
+        one MERGE commit after the version seen before it whose metrics are the returned
+        counts; None (no undo statement) when that is not exactly one commit."""
+        from pyspark.sql import functions as F
+
+        if self._tags_merges:
+            commit = self._find_commit(F.col("userMetadata") == self.tag)
+            return int(commit["version"]) if commit is not None else None
+        wanted = {
+            "numTargetRowsInserted": merged.get("num_inserted_rows"),
+            "numTargetRowsUpdated": merged.get("num_updated_rows"),
+            "numTargetRowsDeleted": merged.get("num_deleted_rows"),
+        }
+        after = -1 if self._before_merge is None else self._before_merge
+        history = self._history(None).where(F.col("version") > after)
+        history = history.where(F.col("operation") == "MERGE")
+        found = [
+            int(row["version"])
+            for row in history.select("version", "operationMetrics").collect()
+            if all(
+                str((row["operationMetrics"] or {}).get(key)) == str(value)
+                for key, value in wanted.items()
+            )
+        ]
+        if len(found) != 1:
+            log.warning(
+                "step %s: the MERGE into %s is not told apart in its history (%d candidate "
+                "commits): its version and undo statement are left out",
+                self.step,
+                self.target.label,
+                len(found),
+            )
+            return None
+        return found[0]
+
+    def _latest_version(self) -> int | None:
+        rows = self._history(1).select("version").collect()
+        return int(rows[0][0]) if rows else None
 
     def _undo(self, version: int) -> dict[str, Any]:
         """The versions around the write's commit. Commits are serial, so the table as it
@@ -378,11 +454,10 @@ class _DeltaWrite:
         """The latest data commit whose ``userMetadata`` matches ``tagged``, or None."""
         from pyspark.sql import functions as F
 
-        table = self.target.delta_table(self.spark)
         for window in _HISTORY_WINDOWS:
-            history = table.history(window) if window else table.history()
             found = (
-                history.where(tagged)
+                self._history(window)
+                .where(tagged)
                 .where(F.col("operation").isin(*_DATA_OPERATIONS))
                 .orderBy(F.col("version").desc())
                 .select("version", "operation", "operationMetrics")
@@ -392,6 +467,11 @@ class _DeltaWrite:
             if found:
                 return found[0]
         return None
+
+    def _history(self, limit: int | None) -> DataFrame:
+        """``DESCRIBE HISTORY``, newest first: SQL, so it runs over Spark Connect too."""
+        statement = f"DESCRIBE HISTORY {self.target.sql_ref}"
+        return self.spark.sql(statement + (f" LIMIT {int(limit)}" if limit else ""))
 
     def _ensure_clustering(self) -> None:
         wanted = list(self.spec.cluster_by)
@@ -425,6 +505,11 @@ def session_commit_tag(spark: SparkSession, tag: str) -> Iterator[None]:
             yield
         finally:
             spark.conf.unset(USER_METADATA_CONF)
+
+
+def _braced(text: str) -> str:
+    """``text`` inside a ``spark.sql`` format string: its braces kept as text."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _quote(column: str) -> str:

@@ -90,30 +90,13 @@ class DeltaStateTable:
     def _create_if_missing(self) -> None:
         if self._known_to_exist:
             return
-        from delta.tables import DeltaTable
-
         spark = self._spark()
         self._check_catalog(spark)  # first: every lookup of a catalog table fails without it
         if self.exists():
             return
         self._create_schema(spark)
-        builder = DeltaTable.createIfNotExists(spark)
-        builder = (
-            builder.location(str(self.ref.path))
-            if self.ref.path is not None
-            else builder.tableName(self.ref.name)
-        )
-        builder = builder.addColumns(self._struct_type()).property(
-            "delta.setTransactionRetentionDuration", _TXN_RETENTION
-        )
-        if self.stats_columns:
-            # Reads filter on a few key columns; statistics on every JSON text column would
-            # cost each small append more than the append itself.
-            builder = builder.property(
-                "delta.dataSkippingStatsColumns", ",".join(self.stats_columns)
-            )
         try:
-            builder.execute()
+            spark.sql(self._create_statement())
         except Exception as exc:
             # Another cluster may have created the Unity Catalog table in the meantime.
             self._known_to_exist = False
@@ -123,6 +106,26 @@ class DeltaStateTable:
                     "the state schema exists and that this job may create tables in it"
                 ) from exc
         self._known_to_exist = True
+
+    def _create_statement(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` in SQL, which Spark Connect (serverless) runs too;
+        the ``DeltaTable`` builder needs Delta's Connect plugin there."""
+        if self.ref.path is not None:
+            table = "delta.`" + str(self.ref.path).replace("`", "``") + "`"
+        else:
+            table = ".".join(f"`{part}`" for part in self.ref.name.split("."))
+        columns = ", ".join(
+            f"`{field.name}` {field.dataType.simpleString()}" for field in self._struct_type()
+        )
+        properties = {"delta.setTransactionRetentionDuration": _TXN_RETENTION}
+        if self.stats_columns:
+            # Reads filter on a few key columns; statistics on every JSON text column would
+            # cost each small append more than the append itself.
+            properties["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
+        listed = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+        return (
+            f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING DELTA TBLPROPERTIES ({listed})"
+        )
 
     def _check_catalog(self, spark: SparkSession) -> None:
         """A catalog table's catalog must exist: its absence is named, not left to Spark."""

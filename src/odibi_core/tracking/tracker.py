@@ -27,6 +27,7 @@ from odibi_core.core.secrets import mask_params
 from odibi_core.core.snapshot import Redactor, SampleSource, Snapshot, schema_diff
 from odibi_core.core.step import NodeState, Step
 from odibi_core.core.step_table import Column, step_table
+from odibi_core.engine.connect import is_connect
 
 log = logging.getLogger(__name__)
 
@@ -320,13 +321,10 @@ class Tracker:
             f"'{name}' reads it through a limit or sample, so the first action may have read only part of it",
         )
         unobserved = frame  # samples run on this, so a limit(n) never settles the observed count
-        deferred = None
+        deferred, count_reason = None, None
         if self.settings.exact_counts:
-            # Debugging aid: persist and count at the step, at the cost of a pass over the data.
-            frame = frame.persist()
-            with self._lock:
-                self._persisted.append(frame)
-            row_count, count_source = engine.count(frame), "exact"
+            frame, row_count, count_reason = self._exact_count(frame, engine)
+            count_source = "exact"
         else:
             frame, deferred = engine.observe_count(frame, name)
             row_count, count_source = None, "deferred"
@@ -336,12 +334,28 @@ class Tracker:
             row_count=row_count,
             sample=sample,
             count_source=count_source,
+            count_reason=count_reason,
             sample_source=sample_source,
         )
         if deferred is not None:
             with self._lock:
                 self._deferred.append(_Deferred(snapshot, deferred))
         return frame, snapshot
+
+    def _exact_count(self, frame: Any, engine: Any) -> tuple[Any, int, str | None]:
+        """Debugging aid: count at the step, at the cost of a pass over the data.
+
+        On a classic session the frame is persisted first, so the run reuses what was
+        counted. Spark Connect (serverless) has no ``persist``: the count is its own action
+        there, and the data is computed again by the run.
+        """
+        if is_connect(frame):
+            reason = "counted by an extra action: Spark Connect cannot persist the data"
+            return frame, engine.count(frame), reason
+        frame = frame.persist()
+        with self._lock:
+            self._persisted.append(frame)
+        return frame, engine.count(frame), None
 
     def _spark_sample(
         self, frame: Any, engine: Any, file_scan: bool
