@@ -246,6 +246,25 @@ def _check_run_counts(args) -> None:
         raise PipelineConfigError(problems)
 
 
+def _fetch_delta_jars_first(orchestrator, *, uses_state: bool, console) -> None:
+    """Resolve the Delta jars of a local session before the live view starts.
+
+    A first start resolves them through Ivy: one line says so, and Ivy's output goes to a
+    log file instead of the middle of the progress display.
+    """
+    from importlib.util import find_spec
+
+    from odibi_core.engine.session import session_source
+
+    if not (orchestrator.plan.spark_steps or uses_state) or find_spec("pyspark") is None:
+        return
+    if session_source(orchestrator.spark) != "local":
+        return
+    from odibi_core.engine.delta_jars import ensure_delta_jars
+
+    ensure_delta_jars(on_fetch=lambda line: console.print(line, highlight=False))
+
+
 def _cmd_run(args) -> int:
     from rich.console import Console
 
@@ -280,6 +299,7 @@ def _cmd_run(args) -> int:
             task_key=args.task_key,
         ),
     )
+    _fetch_delta_jars_first(orchestrator, uses_state=state is not None, console=console)
     result = orchestrator.execute()
     tracker = result.tracker
     written_ok = _write_outputs(tracker, args.lineage, args.report)

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.tables import default_warehouse
-from odibi_core.engine.delta_jars import delta_coordinate, delta_jars_conf, remember_resolved_jars
+from odibi_core.engine.delta_jars import (
+    delta_coordinate,
+    delta_jars_conf,
+    ensure_delta_jars,
+    start_local_context,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -200,14 +205,14 @@ def _local_session(warehouse: str | Path | None) -> SparkSession:
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no routable address
         log.info("starting local Spark with Delta (%s)", delta_coordinate())
-        builder = SparkSession.builder.master(
-            os.environ.get("ODIBI_SPARK_MASTER", "local[*]")
-        ).appName("odibi_core")
-        for key, value in local_spark_conf(warehouse).items():
-            builder = builder.config(key, value)
-        _session = builder.getOrCreate()
+        conf = local_spark_conf(warehouse)
+        conf.pop("spark.jars.packages", None)  # resolved here, with Ivy's output in a log
+        conf.update(ensure_delta_jars(on_fetch=lambda line: log.info("%s", line)))
+        conf["spark.master"] = os.environ.get("ODIBI_SPARK_MASTER", "local[*]")
+        conf["spark.app.name"] = "odibi_core"
+        start_local_context(conf)  # the JVM's own output goes to a log file
+        _session = SparkSession.builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
-        remember_resolved_jars(_session)
         return _session
 
 
