@@ -125,7 +125,7 @@ CASES = [
     C("select_unknown_step", 2, [READ, store()], ["selection 'sav'", "did you mean 'save'"], argv=("--select", "sav")),
     C("missing_pipeline_file", 2, [READ, store()], ["nope.yaml"], argv=("--no-state",), command="run nope.yaml"),
     # ------------------------------------------------------------------ sources (#12)
-    C("s3_on_pandas", 1, ["{layer: ingest, name: read, value: s3://bucket/in.csv, outputs: {data: raw}}", store()], ["step 'read'", "s3://bucket/in.csv", "engine: spark"]),
+    C("s3_on_pandas", 2, ["{layer: ingest, name: read, value: s3://bucket/in.csv, outputs: {data: raw}}", store()], ["line 4, step 1 'read'", "s3://bucket/in.csv", "engine: spark"]),
     C("missing_input_file", 1, [READ.replace("in.csv", "missing.csv"), store()], ["'read'", "missing.csv"]),
     C("empty_directory", 1, [READ.replace("data/in.csv", "data/empty"), store()], ["'read'", "empty"], files={"data/empty/.keep": ""}),
     C("empty_csv", 1, [READ.replace("in.csv", "blank.csv"), store()], ["'read'", "blank.csv", "empty"], files={"data/blank.csv": ""}),

@@ -17,6 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from odibi_core.core.errors import CircularDependencyError, PipelineConfigError, did_you_mean
+from odibi_core.core.location_kind import pandas_cannot_reach
 from odibi_core.core.parameters import check_parameter_refs
 from odibi_core.core.step import (
     ENGINES,
@@ -26,8 +27,8 @@ from odibi_core.core.step import (
     known_layers,
     looks_like_function_ref,
 )
-from odibi_core.core.step_params import param_problems
-from odibi_core.core.write_spec import WRITE_MODES
+from odibi_core.core.step_params import param_problems, static_format
+from odibi_core.core.write_spec import FILE_FORMATS, WRITE_MODES
 
 __all__ = [
     "WRITE_MODES",
@@ -124,8 +125,12 @@ class PipelineConfig:
 # --------------------------------------------------------------------------- loading
 
 
-def load_pipeline(path: str | Path) -> PipelineConfig:
-    """Load and validate a pipeline file (``.yaml``, ``.yml`` or ``.json``)."""
+def load_pipeline(path: str | Path, *, engine: str | None = None) -> PipelineConfig:
+    """Load and validate a pipeline file (``.yaml``, ``.yml`` or ``.json``).
+
+    ``engine`` replaces the file's default engine (``odibi run --engine``), so the steps
+    are validated for the engine that will run them.
+    """
     path = Path(path)
     where = str(path)
     try:
@@ -159,13 +164,20 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
             line = f", line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc)
             raise PipelineConfigError(f"{where}{line}: malformed YAML: {problem}") from exc
-    return parse_pipeline(raw, source=path, step_lines=step_lines)
+    return parse_pipeline(raw, source=path, step_lines=step_lines, engine=engine)
 
 
 def parse_pipeline(
-    raw: Any, *, source: Path | None = None, step_lines: Sequence[int | None] = ()
+    raw: Any,
+    *,
+    source: Path | None = None,
+    step_lines: Sequence[int | None] = (),
+    engine: str | None = None,
 ) -> PipelineConfig:
-    """Turn a loaded mapping into a validated ``PipelineConfig``."""
+    """Turn a loaded mapping into a validated ``PipelineConfig``.
+
+    ``engine``, when given, replaces the pipeline's default engine.
+    """
     where = str(source) if source else "<pipeline>"
     if not isinstance(raw, Mapping):
         raise PipelineConfigError(
@@ -194,7 +206,10 @@ def parse_pipeline(
     if not isinstance(name, str) or not name:
         problems.append(f"{where}: missing 'pipeline' (the pipeline's name)")
         name = source.stem if source else "pipeline"
-    engine = raw.get("engine", "pandas")
+    # The default engine steps are checked for: one the file or the caller names. An
+    # unnamed default (pandas) is left to the run, which may still give --engine spark.
+    stated_engine = engine if engine is not None else raw.get("engine")
+    engine = raw.get("engine", "pandas") if engine is None else engine
     if engine not in ENGINES:
         problems.append(
             f"{where}: engine '{engine}' is not one of {', '.join(ENGINES)}{did_you_mean(str(engine), ENGINES)}"
@@ -233,7 +248,15 @@ def parse_pipeline(
                 refs.pop()
 
     base_dir = source.resolve().parent if source else None
-    problems.extend(validate_steps(steps, refs=refs, parameters=parameters, base_dir=base_dir))
+    problems.extend(
+        validate_steps(
+            steps,
+            refs=refs,
+            parameters=parameters,
+            base_dir=base_dir,
+            default_engine=stated_engine,
+        )
+    )
     if problems:
         raise PipelineConfigError(problems)
     return PipelineConfig(
@@ -498,11 +521,13 @@ def validate_steps(
     parameters: Mapping[str, Any] | None = None,
     where: str = "<steps>",
     base_dir: str | Path | None = None,
+    default_engine: str | None = None,
 ) -> list[str]:
     """Return every problem with a list of steps (empty when valid). Never raises.
 
     Relative paths resolve against ``base_dir`` (the pipeline file's folder), else the
-    current directory.
+    current directory. ``default_engine`` is the engine of steps that name none (when
+    known), so a pandas step given a location only Spark reaches is refused here.
     """
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
         return [f"{where}: steps must be a list of Step(...) objects, got {type(steps).__name__}"]
@@ -517,6 +542,7 @@ def validate_steps(
         if not wrong:
             typed.append((step, ref))
     problems.extend(_step_problems(typed))
+    problems.extend(_pandas_reach_problems(typed, default_engine))
     if len(typed) < len(steps):
         return problems  # the graph of partly read steps would only add false alarms
     producers = _producers(steps)
@@ -597,6 +623,28 @@ def _step_problems(typed: Sequence[tuple[Step, str]]) -> list[str]:
                 )
             else:
                 producers[key] = step.name
+    return problems
+
+
+def _pandas_reach_problems(
+    typed: Sequence[tuple[Step, str]], default_engine: str | None
+) -> list[str]:
+    """Files a pandas step would read or write at a URI only Spark reaches (s3://, dbfs:/).
+
+    Delta and tables are left out: the pandas engine hands them to Spark anyway.
+    """
+    problems = []
+    for step, ref in typed:
+        value = step.value
+        if (step.engine or default_engine) != "pandas" or step.layer not in ("ingest", "store"):
+            continue
+        if not isinstance(value, str) or "${" in value:
+            continue
+        fmt = static_format(step)
+        reason = pandas_cannot_reach(value) if fmt in FILE_FORMATS else None
+        if reason:
+            action = "read" if step.layer == "ingest" else "write"
+            problems.append(f"{ref}: the pandas engine cannot {action} {fmt} '{value}': {reason}")
     return problems
 
 

@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.location_kind import location_kind
+from odibi_core.core.locations import local_path
+
 __all__ = ["write_atomically", "write_json_atomically"]
 
 log = logging.getLogger(__name__)
@@ -40,7 +44,7 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
     A failure at any point leaves the previous file as it was and no temp file. A file
     that exists keeps its permissions; a new one is readable by all.
     """
-    target = Path(path)
+    target = _local_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temp_name = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
@@ -55,6 +59,19 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
             _write_in_place(target, text)
     finally:
         Path(temp_name).unlink(missing_ok=True)
+    return target
+
+
+def _local_target(path: str | os.PathLike[str]) -> Path:
+    """``path`` as Python's file functions reach it (``file:`` URIs too); never a mangled URI."""
+    text = os.fspath(path)
+    target = local_path(text)
+    if target is None:
+        raise PipelineConfigError(
+            f"cannot write '{text}': it is a {location_kind(text).value}, and lineage, "
+            "metrics and reports are written by Python, not Spark; give a local path, a "
+            "/Volumes/... path or a file: URI"
+        )
     return target
 
 

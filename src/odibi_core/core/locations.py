@@ -14,14 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
+from odibi_core.core.location_kind import LocationKind, file_uri_path, location_kind
 from odibi_core.core.step import Step
 from odibi_core.core.step_params import FILE_EXTENSIONS, FORMATS
 from odibi_core.core.tables import TABLE_NAME, validate_table_name
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -42,12 +41,20 @@ class DataLocation:
 
 
 def resolve_path(value: str, base_dir: str | Path | None) -> tuple[str, Path | None]:
-    """Resolve a relative path against ``base_dir`` (or the working directory).
+    """The target an engine gets for ``value``, and its path on this machine if it has one.
 
-    URIs such as ``s3://bucket/x`` or ``dbfs:/x`` are returned unchanged, with no local path.
+    A relative path resolves against ``base_dir`` (or the working directory). Everything
+    else is returned exactly as written, since Spark must get it unchanged: a URI
+    (``s3://bucket/x``, ``dbfs:/x``; a ``file:`` URI with its local path) and a
+    ``/Volumes/...`` path, which is never resolved through the FUSE mount it may sit on.
     """
-    if _URI.match(value):
+    kind = location_kind(value)
+    if kind is LocationKind.FILE_URI:
+        return value, file_uri_path(value).resolve()
+    if kind.is_uri:
         return value, None
+    if kind is LocationKind.VOLUMES_PATH:
+        return value, Path(value)
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
@@ -56,12 +63,20 @@ def resolve_path(value: str, base_dir: str | Path | None) -> tuple[str, Path | N
 
 
 def local_path(target: str) -> Path | None:
-    """The path on this machine that ``target`` names: a plain path or a ``file:`` URI."""
-    if target.lower().startswith("file:"):
-        return Path(urlsplit(target).path or "/")
-    if _URI.match(target):
-        return None
-    return Path(target)
+    """The path Python's file functions reach ``target`` by: a path, Volumes or ``file:``."""
+    kind = location_kind(target)
+    if kind is LocationKind.FILE_URI:
+        return file_uri_path(target)
+    return None if kind.is_uri else Path(target)
+
+
+def local_disk_path(target: str) -> Path | None:
+    """The path of ``target`` on this machine's own disk; None for Volumes and URIs.
+
+    Checks that list a folder before Spark reads or writes it run only here: Spark lists a
+    Volume or a bucket itself, and a Connect client does not even see them.
+    """
+    return local_path(target) if location_kind(target).on_local_disk else None
 
 
 def locate(step: Step, base_dir: str | Path | None) -> DataLocation:

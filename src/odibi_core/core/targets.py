@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from odibi_core.core.errors import PipelineConfigError
-from odibi_core.core.locations import local_path, locate, resolve_path
+from odibi_core.core.locations import locate, resolve_path
 from odibi_core.core.step import Step
 from odibi_core.core.tables import default_warehouse, qualify
 from odibi_core.core.write_spec import FILE_FORMATS
@@ -133,8 +133,6 @@ def place_of(step: Step, ref: str, base_dir: Path | None) -> Place | None:
     if location is not None and location.is_table:
         return Place(step, ref, ".".join(qualify(location.target)).lower(), fmt, is_table=True)
     target, path = resolve_path(value, base_dir)
-    if path is None and local_path(target) is not None:
-        path = local_path(target).resolve()
     if path is not None:
         return Place(step, ref, str(path), fmt, path=path)
     return Place(step, ref, _normalise_uri(target), fmt)

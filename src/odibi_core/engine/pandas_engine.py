@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.core.errors import EngineError, PipelineConfigError
+from odibi_core.core.location_kind import pandas_cannot_reach
 from odibi_core.core.locations import (
     check_replaceable,
     files_with_data,
@@ -178,11 +179,10 @@ class PandasEngineContext:
                 f"step '{step}': partition_by with {fmt} needs engine: spark; "
                 "the pandas engine partitions parquet and delta only"
             )
-        check_replaceable(Path(spec.target), fmt, step=step)
+        target = _local_place(spec.target, step=step, action=f"write {fmt}")
+        check_replaceable(target, fmt, step=step)
         try:
-            _replace_directory(
-                Path(spec.target), lambda staging: _write_files(frame, spec, staging)
-            )
+            _replace_directory(target, lambda staging: _write_files(frame, spec, staging))
         except _FILE_ERRORS as exc:
             raise _file_error(
                 exc, step=step, action="write", fmt=fmt, location=spec.target, options=spec.options
@@ -328,15 +328,11 @@ def _file_error(
 
 
 def _readable_source(spec: ReadSpec, fmt: str, *, step: str) -> Path:
-    """The local path of a file read; a remote URI or a missing path is the step's error."""
-    source = local_path(spec.source)
-    if source is None:
-        raise EngineError(
-            f"step '{step}': the pandas engine cannot read {fmt} '{spec.source}': it reads "
-            "files on this machine only; set engine: spark on this step (engine: auto picks "
-            "spark for such a location)",
-            retryable=False,
-        )
+    """The local path of a file read; a URI only Spark reaches, or a missing path, is an error.
+
+    A ``/Volumes/...`` path is read as it is written, through the Databricks FUSE mount.
+    """
+    source = _local_place(spec.source, step=step, action=f"read {fmt}")
     if not path_exists(source):
         raise EngineError(
             f"step '{step}': cannot read {fmt} '{spec.source}': the path does not exist; "
@@ -344,6 +340,18 @@ def _readable_source(spec: ReadSpec, fmt: str, *, step: str) -> Path:
             retryable=False,
         )
     return source
+
+
+def _local_place(location: str, *, step: str, action: str) -> Path:
+    """The path Python's file functions reach ``location`` by, or the step's error."""
+    path = local_path(location)
+    if path is None:
+        raise EngineError(
+            f"step '{step}': the pandas engine cannot {action} '{location}': "
+            f"{pandas_cannot_reach(location)}",
+            retryable=False,
+        )
+    return path
 
 
 def _read_csv(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from odibi_core.core.location_kind import LocationKind, location_kind
 from odibi_core.core.locations import (
     DataLocation,
     data_files,
@@ -57,9 +58,9 @@ def estimate_source(
             )
         path = local_table_path(location.target, warehouse)
         return _delta_estimate(path, "table")
-    if location.path is None:
-        return SizeEstimate(None, None, location.format, note=f"'{location.target}' is remote")
     path = location.path
+    if path is None or not _sized_here(location.target, path):
+        return _not_sized_here(location)
     if not path_exists(path):
         return SizeEstimate(0, 0, location.format, note=f"'{location.target}' does not exist")
     if location.format == "delta":
@@ -76,6 +77,21 @@ def estimate_source(
     )
     rows = _estimate_line_rows(files, total_bytes, header=header)
     return SizeEstimate(rows, total_bytes, location.format)
+
+
+def _sized_here(target: str, path: Path) -> bool:
+    """False for a Volumes path not mounted on this machine (a Connect client, say)."""
+    return location_kind(target) is not LocationKind.VOLUMES_PATH or path_exists(path)
+
+
+def _not_sized_here(location: DataLocation) -> SizeEstimate:
+    """No size for a place Python cannot look at here: only Spark reaches it."""
+    if location.path is None:
+        kind = location_kind(location.target).value
+        note = f"'{location.target}' is remote (a {kind}) and its size is not known locally"
+    else:
+        note = f"'{location.target}' is a Volumes path not mounted on this machine"
+    return SizeEstimate(None, None, location.format, note=note)
 
 
 # --------------------------------------------------------------------------- file formats

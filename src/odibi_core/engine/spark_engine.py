@@ -29,7 +29,7 @@ from odibi_core.core.locations import (
     check_replaceable,
     files_with_data,
     latest_delta_version,
-    local_path,
+    local_disk_path,
     path_exists,
 )
 from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
@@ -151,7 +151,8 @@ class SparkEngineContext:
                 pinned = self._pinned(options, path=spec.source, step=step)
                 return self.spark.read.format("delta").options(**pinned).load(spec.source)
             if fmt in FILE_FORMATS:
-                local = local_path(spec.source)
+                # Checked here only on this machine's disk: Spark lists Volumes and URIs.
+                local = local_disk_path(spec.source)
                 if local is not None and path_exists(local):
                     files = files_with_data(local, fmt, step=step)
                     if fmt == "csv" and not tables.on_databricks():
@@ -213,7 +214,7 @@ class SparkEngineContext:
 
     def _current_version(self, *, path: str | None, table: str | None) -> int | None:
         """The table's current version; None when it has none yet (the read then says so)."""
-        local = local_path(path) if path is not None else None
+        local = local_disk_path(path) if path is not None else None
         if local is not None:
             return latest_delta_version(local / "_delta_log")
         name = table if table is not None else "delta.`" + str(path).replace("`", "``") + "`"
@@ -255,8 +256,8 @@ class SparkEngineContext:
     def _write_files(
         self, frame: DataFrame, spec: WriteSpec, fmt: str, *, step: str
     ) -> WriteResult:
-        local = local_path(spec.target)
-        if local is not None:  # remote folders are not listed: validation guards their roots
+        local = local_disk_path(spec.target)
+        if local is not None:  # Volumes and URIs are not listed: validation guards their roots
             check_replaceable(local, fmt, step=step)
         options = spark_options(spec.options)
         if fmt == "csv" and not any(k.lower() == "header" for k in options):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from odibi_core.core.errors import EngineError
-from odibi_core.core.locations import DataLocation, locate, path_exists
+from odibi_core.core.locations import DataLocation, local_disk_path, locate, path_exists
 from odibi_core.core.step import Step
 from odibi_core.core.step_params import check_params, io_options
 from odibi_core.engine.base import ReadSpec
@@ -22,7 +22,10 @@ class IngestNode:
 
     def run(self, step: Step, ctx: NodeContext) -> NodeResult:
         location = locate(step, ctx.base_dir)
-        if location.path is not None and not path_exists(location.path):
+        # Only this machine's own disk is checked here: Spark reaches a Volume or a bucket
+        # itself, and the pandas engine checks a Volumes path as it reads it.
+        local = local_disk_path(location.target) if not location.is_table else None
+        if local is not None and not path_exists(local):
             raise EngineError(
                 f"step '{step.name}': input path '{location.target}' does not exist; "
                 f"check 'value' ({step.value!r}) and the folder it is relative to",
