@@ -22,12 +22,15 @@ run: $(STAMP)
 	$(BIN)/odibi run pipelines/customer_pipeline.yaml --lineage .odibi/lineage.json --report .odibi/report.html
 
 ## Lint, the layer contracts, then the test suite; the slow tests are left to test-slow.
+## The Spark Connect suite runs in a second pytest process: a remote session puts the whole
+## process in Connect mode.
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -v -m "not slow"
+	$(BIN)/python -m pytest -v -m "not slow and not connect"
+	$(BIN)/python -m pytest -v -m connect tests/connect
 
 ## Only the slow tests: multi-process concurrency, SIGKILL faults.
 test-slow: $(STAMP)
@@ -35,7 +38,7 @@ test-slow: $(STAMP)
 
 ## Only the fast tests: no JVM, no browser.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not spark and not browser"
+	$(BIN)/python -m pytest -m "not spark and not browser and not connect"
 
 ## The concurrency, fault and secret tests, 5 times in a row; stops at the first failure.
 STRESS_TESTS := tests/reliability/test_concurrency.py tests/reliability/test_faults.py \
