@@ -22,48 +22,11 @@ from odibi_core.engine.delta_jars import (
     FETCH_MESSAGE,
     delta_coordinate,
     ensure_delta_jars,
-    ivy_dir,
     jar_cache_file,
 )
+from tests.spark.conftest import fresh_machine
 
 pytestmark = pytest.mark.spark
-
-
-def _maven_repository_from(ivy_cache: Path, repo: Path) -> None:
-    """Lay the Ivy cache out as a Maven repository: POMs copied, jars linked."""
-    for module_dir in (d for org in ivy_cache.iterdir() if org.is_dir() for d in org.iterdir()):
-        organisation, module = module_dir.parent.name, module_dir.name
-        for original in module_dir.glob("ivy-*.xml.original"):
-            revision = original.name.removeprefix("ivy-").removesuffix(".xml.original")
-            target = repo.joinpath(*organisation.split("."), module, revision)
-            target.mkdir(parents=True, exist_ok=True)
-            (target / f"{module}-{revision}.pom").write_bytes(original.read_bytes())
-            for jar in module_dir.glob(f"*s/{module}-{revision}*.jar"):
-                if jar.name == f"{module}-{revision}.jar" or jar.stem.startswith(
-                    f"{module}-{revision}-"
-                ):
-                    (target / jar.name).symlink_to(jar)
-
-
-@pytest.fixture(scope="module")
-def known_jars() -> list[str]:
-    """The jars local Spark uses today (resolved once, from the network on a new machine)."""
-    return ensure_delta_jars()["spark.jars"].split(",")
-
-
-@pytest.fixture(scope="module")
-def maven_repository(known_jars, tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("maven")
-    _maven_repository_from(ivy_dir() / "cache", repo)
-    return repo
-
-
-def _fresh_machine(tmp_path: Path, monkeypatch, repository: str) -> None:
-    """An empty odibi_core cache, an empty Ivy home, no ~/.m2, and the given repository."""
-    monkeypatch.setenv("ODIBI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("ODIBI_IVY_DIR", str(tmp_path / "ivy"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEFAULT_ARTIFACT_REPOSITORY", repository)
 
 
 def _names(jars: list[str]) -> set[str]:
@@ -88,7 +51,7 @@ def _assert_resolved_quietly(jars, known_jars, fetched, tmp_path, capfd) -> None
 def test_forced_cache_miss_resolves_quietly_into_a_fresh_ivy_home(
     maven_repository, known_jars, tmp_path, monkeypatch, capfd
 ):
-    _fresh_machine(tmp_path, monkeypatch, maven_repository.as_uri() + "/")
+    fresh_machine(tmp_path, monkeypatch, maven_repository.as_uri() + "/")
     capfd.readouterr()
     fetched: list[str] = []
     jars = ensure_delta_jars(on_fetch=fetched.append)["spark.jars"].split(",")
@@ -99,7 +62,7 @@ def test_forced_cache_miss_resolves_quietly_into_a_fresh_ivy_home(
 
 
 def test_an_unreachable_repository_fails_fast_and_shows_the_log(tmp_path, monkeypatch, capfd):
-    _fresh_machine(tmp_path, monkeypatch, "http://127.0.0.1:9/maven2/")  # refuses at once
+    fresh_machine(tmp_path, monkeypatch, "http://127.0.0.1:9/maven2/")  # refuses at once
     capfd.readouterr()
     started = time.monotonic()
     with pytest.raises(EngineError) as caught:
@@ -163,7 +126,7 @@ def _assert_started_quietly(done: subprocess.CompletedProcess[str], work: Path) 
 def test_a_local_session_on_the_resolved_jars_starts_quietly_and_uses_delta(
     maven_repository, tmp_path, monkeypatch
 ):
-    _fresh_machine(tmp_path, monkeypatch, maven_repository.as_uri() + "/")
+    fresh_machine(tmp_path, monkeypatch, maven_repository.as_uri() + "/")
     ensure_delta_jars()
     done = _start_quietly(tmp_path, dict(os.environ))
     _assert_started_quietly(done, tmp_path)
@@ -173,7 +136,7 @@ def test_a_local_session_on_the_resolved_jars_starts_quietly_and_uses_delta(
 def test_first_use_from_maven_central_is_quiet_and_its_jars_run_delta(
     known_jars, tmp_path, monkeypatch, capfd
 ):
-    _fresh_machine(tmp_path, monkeypatch, "https://repo1.maven.org/maven2/")
+    fresh_machine(tmp_path, monkeypatch, "https://repo1.maven.org/maven2/")
     capfd.readouterr()
     fetched: list[str] = []
     jars = ensure_delta_jars(on_fetch=fetched.append)["spark.jars"].split(",")
