@@ -19,10 +19,8 @@ from odibi_core.engine.pandas_engine import PandasEngineContext
 from odibi_core.execution.engine_policy import choose_engine
 from odibi_core.orchestrator import Orchestrator
 
-SPARK_ONLY = (
-    "which only the Spark engine reaches; set engine: spark on this step "
-    "(engine: auto picks spark for it)"
-)
+SPARK_ONLY = "which only the Spark engine reaches; set engine: spark on this step"
+AUTO_READS = " (engine: auto picks spark for it)"  # auto sizes what a step reads
 VOLUME_CSV = "/Volumes/main/raw/files/../landing/orders.csv"
 
 
@@ -54,7 +52,7 @@ def test_a_pandas_step_reading_a_cloud_uri_is_refused_at_load(tmp_path):
         load_pipeline(path)
     assert refused.value.problems == [
         f"{path}, line 4, step 1 'read_orders': the pandas engine cannot read csv "
-        f"'s3://bucket/orders.csv': it is a cloud URI, {SPARK_ONLY}"
+        f"'s3://bucket/orders.csv': it is a cloud URI, {SPARK_ONLY}{AUTO_READS}"
     ]
 
 
@@ -154,7 +152,7 @@ def test_python_steps_that_set_engine_pandas_are_refused_when_the_run_is_built()
         Orchestrator(steps=steps)
     assert refused.value.problems == [
         "<steps>, step 1 'read': the pandas engine cannot read parquet "
-        f"'gs://bucket/orders.parquet': it is a cloud URI, {SPARK_ONLY}"
+        f"'gs://bucket/orders.parquet': it is a cloud URI, {SPARK_ONLY}{AUTO_READS}"
     ]
 
 

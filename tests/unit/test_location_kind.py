@@ -97,7 +97,9 @@ def test_the_pandas_engine_is_told_which_kinds_only_spark_reaches():
         "it is a cloud URI, which only the Spark engine reaches; set engine: spark on this "
         "step (engine: auto picks spark for it)"
     )
-    assert pandas_cannot_reach("dbfs:/mnt/x.csv").startswith("it is a DBFS URI, which only")
+    assert pandas_cannot_reach("dbfs:/mnt/x.csv", writing=True) == (
+        "it is a DBFS URI, which only the Spark engine reaches; set engine: spark on this step"
+    )
 
 
 @pytest.mark.parametrize(

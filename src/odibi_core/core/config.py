@@ -641,9 +641,10 @@ def _pandas_reach_problems(
         if not isinstance(value, str) or "${" in value:
             continue
         fmt = static_format(step)
-        reason = pandas_cannot_reach(value) if fmt in FILE_FORMATS else None
+        writing = step.layer != "ingest"
+        reason = pandas_cannot_reach(value, writing=writing) if fmt in FILE_FORMATS else None
         if reason:
-            action = "read" if step.layer == "ingest" else "write"
+            action = "write" if writing else "read"
             problems.append(f"{ref}: the pandas engine cannot {action} {fmt} '{value}': {reason}")
     return problems
 

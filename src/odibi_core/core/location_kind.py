@@ -72,14 +72,18 @@ def file_uri_path(value: str) -> Path:
     return Path(urlsplit(value).path or "/")
 
 
-def pandas_cannot_reach(value: str) -> str | None:
-    """Why the pandas engine cannot read or write ``value``, and the fix; None if it can."""
+def pandas_cannot_reach(value: str, *, writing: bool = False) -> str | None:
+    """Why the pandas engine cannot read or write ``value``, and the fix; None if it can.
+
+    ``engine: auto`` is offered for a read only: it sizes a step by what it reads.
+    """
     kind = location_kind(value)
     if kind.python_readable:
         return None
+    auto = "" if writing else " (engine: auto picks spark for it)"
     return (
         f"it is a {kind.value}, which only the Spark engine reaches; set engine: spark "
-        "on this step (engine: auto picks spark for it)"
+        f"on this step{auto}"
     )
 
 

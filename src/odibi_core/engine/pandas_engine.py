@@ -346,9 +346,9 @@ def _local_place(location: str, *, step: str, action: str) -> Path:
     """The path Python's file functions reach ``location`` by, or the step's error."""
     path = local_path(location)
     if path is None:
+        reason = pandas_cannot_reach(location, writing=action.startswith("write"))
         raise EngineError(
-            f"step '{step}': the pandas engine cannot {action} '{location}': "
-            f"{pandas_cannot_reach(location)}",
+            f"step '{step}': the pandas engine cannot {action} '{location}': {reason}",
             retryable=False,
         )
     return path
