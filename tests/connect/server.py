@@ -73,6 +73,9 @@ def _conf_arguments(warehouse: Path, port: int) -> list[str]:
             "spark.driver.memory": os.environ.get("ODIBI_SPARK_DRIVER_MEMORY", "2g"),
         }
     )
+    # A test server lives a minute or two: the quick JIT compiler alone and the serial
+    # collector leave more of two shared cores to the queries while it warms up.
+    conf["spark.driver.extraJavaOptions"] += " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     arguments: list[str] = []
     jars = conf.pop("spark.jars", None)
     if jars:
