@@ -166,7 +166,7 @@ def _plan_of(
 ) -> RunPlan:
     settings = {name: options[name] for name in _SETTINGS_OPTIONS if options.get(name) is not None}
     return build_plan(
-        _config_of(steps, options),
+        _config_of(steps, engine_type, options),
         params=options.get("params"),
         select=options.get("select"),
         engine=engine_type,
@@ -177,14 +177,18 @@ def _plan_of(
     )
 
 
-def _config_of(steps: Sequence[Step] | None, options: Mapping[str, Any]) -> PipelineConfig:
+def _config_of(
+    steps: Sequence[Step] | None, engine_type: str | None, options: Mapping[str, Any]
+) -> PipelineConfig:
     pipeline = options.get("pipeline")
     if (steps is None) == (pipeline is None):
         raise PipelineConfigError(
             "give either steps=[Step(...), ...] or pipeline='pipelines/x.yaml'"
         )
     if pipeline is not None:
-        return pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+        if isinstance(pipeline, PipelineConfig):
+            return pipeline
+        return load_pipeline(pipeline, engine=engine_type)
     problems = validate_steps(steps, parameters=None, where="<steps>")
     if problems:
         raise PipelineConfigError(problems)

@@ -224,3 +224,22 @@ def test_an_unknown_upstream_count_means_spark():
 
     assert choice.name == "spark"
     assert choice.reason == "auto: row count of 'big' is unknown (a Spark output), so spark"
+
+
+def test_an_auto_store_to_a_uri_only_spark_writes_to_goes_to_spark_whatever_its_size():
+    def store(value):
+        return Step(layer="store", name="save", value=value, engine="auto", inputs={"d": "x"})
+
+    remote = choose_engine(
+        store("s3://bucket/out.parquet"), "pandas", base_dir=None, upstream_rows={"x": 3}
+    )
+    assert (remote.name, remote.reason) == (
+        "spark",
+        "auto: 's3://bucket/out.parquet' is a cloud URI, which only Spark writes to, so spark",
+    )
+    dbfs = choose_engine(store("dbfs:/out.csv"), "pandas", base_dir=None, upstream_rows={"x": 3})
+    assert (
+        dbfs.reason == "auto: 'dbfs:/out.csv' is a DBFS URI, which only Spark writes to, so spark"
+    )
+    volume = store("/Volumes/main/raw/files/out.csv")
+    assert choose_engine(volume, "pandas", base_dir=None, upstream_rows={"x": 3}).name == "pandas"

@@ -274,7 +274,7 @@ def _cmd_run(args) -> int:
     from odibi_core.orchestrator import Orchestrator, RunContext
 
     _check_run_counts(args)
-    config = load_pipeline(args.pipeline)
+    config = load_pipeline(args.pipeline, engine=args.engine)
     state = None
     if not args.no_state:
         state = args.state_schema or config.state or DEFAULT_STATE_SCHEMA

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from odibi_core.core.errors import PipelineConfigError, did_you_mean
+from odibi_core.core.location_kind import location_kind
 from odibi_core.core.locations import human_bytes, locate
 from odibi_core.core.step import ENGINES, Step
 from odibi_core.engine.sizes import (
@@ -52,6 +53,9 @@ def choose_engine(
     if requested != "auto":
         origin = "step sets" if step.engine else "pipeline default"
         return EngineChoice(requested, f"{origin} engine: {requested}")
+    remote = _remote_target(step)
+    if remote is not None:
+        return EngineChoice("spark", remote)
     if step.layer == "ingest":
         estimate = estimate_source(
             locate(step, base_dir), step=step, max_bytes=max_bytes, warehouse=warehouse
@@ -59,6 +63,16 @@ def choose_engine(
     else:
         estimate = estimate_upstream(step, upstream_rows)
     return _decide(estimate, max_rows, max_bytes)
+
+
+def _remote_target(step: Step) -> str | None:
+    """Why a store must run on Spark: its target is a URI only Spark writes to."""
+    if step.layer not in ("store", "publish") or not isinstance(step.value, str):
+        return None
+    kind = location_kind(step.value)
+    if kind.python_readable:
+        return None
+    return f"auto: '{step.value}' is a {kind.value}, which only Spark writes to, so spark"
 
 
 def estimate_upstream(step: Step, upstream_rows: Mapping[str, int | None]) -> SizeEstimate:
