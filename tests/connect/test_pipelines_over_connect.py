@@ -63,6 +63,29 @@ def test_exact_counts_count_with_an_action_and_say_so(spark, tmp_path):
     )
 
 
+def test_observations_below_a_limit_are_found_in_the_plan_text(spark):
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from odibi_core.engine.spark_engine import SparkEngineContext
+
+    engine = SparkEngineContext(lambda: spark)
+    whole = spark.range(10).observe(Observation("odibi_whole_rows"), F.count(F.lit(1)))
+    cut = whole.limit(3).observe(Observation("odibi_cut_rows"), F.count(F.lit(1)))
+    assert engine.observations_under_limits(cut.where("id > 0")) == {"odibi_whole_rows"}
+
+
+def test_an_output_no_action_reads_is_left_uncounted_with_the_reason(spark, tmp_path):
+    source = write_orders(tmp_path / "in")
+    result = Orchestrator(
+        steps=orders_steps(source, tmp_path / "totals")[:2], engine_type="spark", spark=spark
+    ).execute()
+    assert result.success, result.error
+    paid = result["tracker"].get("paid_orders").after_snapshot
+    assert (paid.row_count, paid.count_source) == (None, "unavailable")
+    assert paid.count_reason == "no action ran over this output, so it was never counted"
+
+
 def _merge_steps(source, target):
     return [
         Step(layer="ingest", name="read", value=str(source), outputs={"data": "raw"}),
