@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from odibi_core.engine.delta_jars import delta_jars_conf
-
 pytestmark = pytest.mark.spark
 
 PIPELINE = """
@@ -32,7 +30,7 @@ steps:
     value: "SELECT a.id, a.n + b.n AS total FROM a JOIN b ON a.id = b.id"
     inputs: {a: a, b: b}
     outputs: {data: joined}
-  - {layer: store, name: save, value: out, params: {format: delta}, inputs: {data: joined}}
+  - {layer: store, name: save, value: out, engine: spark, params: {format: parquet}, inputs: {data: joined}}
 """
 
 # Runs in the child process: the cluster's session first, then the CLI's run.
@@ -67,7 +65,7 @@ print(json.dumps({
     "same_context": cluster.sparkContext.applicationId == SparkSession.getActiveSession().sparkContext.applicationId,
     "built_a_session": session._session is not None,
     "sql_threads": sorted(threads),
-    "rows": [list(row) for row in cluster.read.format("delta").load("out").orderBy("id").collect()],
+    "rows": [list(row) for row in cluster.read.parquet("out").orderBy("id").collect()],
 }))
 """
 
@@ -77,9 +75,6 @@ def test_a_running_classic_session_is_used_and_none_of_its_settings_change(tmp_p
     (tmp_path / "b.csv").write_text("id,n\n1,1\n2,2\n")
     (tmp_path / "p.yaml").write_text(PIPELINE)
     cluster_conf = {
-        **delta_jars_conf(),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": "17",
         "spark.sql.session.timeZone": "America/New_York",
         "spark.sql.ansi.enabled": "false",
