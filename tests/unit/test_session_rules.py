@@ -121,3 +121,10 @@ def test_the_plan_names_the_steps_that_need_spark_whatever_their_size(tmp_path):
     )
     assert _plan(read, keep, save_delta, big).spark_steps == ("save_delta", "big")
     assert _plan(read, keep, engine="spark").spark_steps == ("read", "keep")
+
+
+def test_only_the_session_built_here_counts_as_built_here(monkeypatch):
+    ours, theirs = object(), object()
+    monkeypatch.setattr(session, "_session", ours)
+    assert session.built_here(ours)
+    assert not session.built_here(theirs)  # a cluster's: MERGE commits are not tagged by conf

@@ -30,6 +30,7 @@ from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.connect import deliver_flows, is_connect
 from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
+from odibi_core.engine.session import built_here
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -220,10 +221,11 @@ class _DeltaWrite:
 
     @property
     def _tags_merges(self) -> bool:
-        """Whether the MERGE's commit is tagged through the session conf: on a classic
-        session only. Spark Connect (serverless) may refuse the conf; there the commit is
-        found by its counts instead (``_merge_commit``)."""
-        return not is_connect(self.spark)
+        """Whether the MERGE's commit is tagged through the session conf: only on the
+        local session the framework built. A cluster's session is never reconfigured, and
+        Spark Connect (serverless) may refuse the conf; there the commit is found by its
+        counts instead (``_merge_commit``)."""
+        return built_here(self.spark)
 
     def _merge_tag(self) -> Any:
         if self._tags_merges:

@@ -103,6 +103,13 @@ def get_spark(
     return obtain_session(session_source(spark), spark, warehouse=warehouse)
 
 
+def built_here(spark: SparkSession) -> bool:
+    """True for the local session this process built: the only one the framework may
+    configure (a cluster's or a Connect session is used as it is)."""
+    with _lock:
+        return spark is _session
+
+
 def obtain_session(
     source: str, given: SparkSession | None = None, *, warehouse: str | Path | None = None
 ) -> SparkSession:
