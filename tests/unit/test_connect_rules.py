@@ -23,7 +23,6 @@ CLASSIC_ONLY = {
     ("engine/observed.py", "_drain_listener_bus"),
     # the local classic session's own start-up, after the framework built it
     ("engine/session.py", "_local_session"),
-    ("engine/delta_jars.py", "remember_resolved_jars"),
     # asks a Connect session's own is_stopped first
     ("engine/session.py", "_is_stopped"),
 }

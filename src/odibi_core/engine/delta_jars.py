@@ -29,7 +29,7 @@ from odibi_core.core.errors import EngineError
 from odibi_core.core.files import write_atomically
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,6 @@ def ensure_delta_jars(
             jars = resolve_delta_jars(delta_coordinate(), ivy_dir(), log_file)
             _remember(jars)
     return {"spark.jars": ",".join(jars)}
-
-
-def remember_resolved_jars(session: SparkSession) -> None:
-    """Keep the jar paths Ivy resolved for this session, for the next start."""
-    conf = session.sparkContext.getConf()
-    if not conf.get("spark.jars.packages", None):
-        return
-    jars = [jar for jar in conf.get("spark.jars", "").split(",") if jar.startswith("file:")]
-    if any("delta-spark" in jar for jar in jars):
-        _remember(jars)
 
 
 def _cached_jars() -> list[str] | None:
