@@ -45,3 +45,12 @@ def peek_first_row(data):
 def reject_first_email(data):
     """Fails the way engines do: quoting the offending value."""
     raise ValueError(f"cannot use value '{data['email'].iloc[0]}' as an id")
+
+
+def fail_while_flagged(data: pd.DataFrame, flag: str) -> pd.DataFrame:
+    """Fails while the file ``flag`` exists (a fault the user then fixes); else adds a column."""
+    import os
+
+    if os.path.exists(flag):
+        raise ValueError(f"the upstream system is down ({flag} exists)")
+    return data.assign(doubled=data["total"] * 2)

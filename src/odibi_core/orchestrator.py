@@ -22,6 +22,7 @@ from odibi_core.core.dag import DAG
 from odibi_core.core.errors import PipelineConfigError, PipelineExecutionError, did_you_mean
 from odibi_core.core.step import Step
 from odibi_core.events.bus import EventBus
+from odibi_core.execution.checkpointing import next_attempt, run_id_of
 from odibi_core.execution.context import Execution, RunContext, new_run_id
 from odibi_core.execution.messages import RunMessages
 from odibi_core.execution.plan import RunPlan, build_plan
@@ -29,6 +30,8 @@ from odibi_core.execution.result import RunResult
 from odibi_core.execution.run import PipelineRun, RunServices, raise_on_missing_inputs
 from odibi_core.execution.runners import RunnerLayer
 from odibi_core.execution.store import DataStore, MemoryStore
+from odibi_core.state.checkpoints import CheckpointManager
+from odibi_core.state.location import default_local_location
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs is Python 3.12+
@@ -53,6 +56,8 @@ class RunOptions(TypedDict, total=False):
     spark: Any  # a session to use
     state_schema: str | StateLocation  # [catalog.]schema of the state tables
     run_id: str  # reuse a run id: this run is a rerun of it
+    enable_checkpoints: bool  # keep finished steps' outputs in Delta, so a resume skips them
+    resume_from: str  # a run id (or execution id): restore its checkpointed steps, run the rest
     context: RunContext  # run identity and local warehouse, as the CLI or a task sets them
     store: DataStore  # where the run's data lives (default: in memory)
     layers: Sequence[RunnerLayer]  # step runner layers, each layer(inner), outermost first
@@ -88,8 +93,14 @@ class Orchestrator:
         _check_options(options)
         self.plan: RunPlan = _plan_of(steps, engine_type, options)
         self.context = options.get("context") or RunContext()
-        self.run_id = options.get("run_id") or self.context.resolved_run_id()
+        resume_from = options.get("resume_from")
+        self.run_id = (
+            run_id_of(resume_from)
+            if resume_from
+            else options.get("run_id") or self.context.resolved_run_id()
+        )
         self.attempt = self.context.attempt
+        self.checkpoints = bool(options.get("enable_checkpoints") or resume_from)
         store = options.get("store")
         self.store = store if store is not None else MemoryStore()
         raise_on_missing_inputs(self.plan, self.store)
@@ -103,6 +114,7 @@ class Orchestrator:
         self.spark = options.get("spark")
         self.layers = tuple(options.get("layers", ()))
         self._executed = False
+        self._checkpoints = None
 
     @property
     def config(self) -> PipelineConfig:
@@ -134,7 +146,12 @@ class Orchestrator:
         if self._executed:
             self.attempt += 1
         self._executed = True
+        checkpoints = self._checkpoint_manager()
+        earlier = checkpoints.earlier() if checkpoints is not None else {}
+        self.attempt = max(self.attempt, next_attempt(self.run_id, earlier))
         services = RunServices(
+            checkpoints=checkpoints,
+            earlier_checkpoints=earlier,
             bus=self.event_bus,
             store=self.store,
             messages=self.messages,
@@ -150,6 +167,23 @@ class Orchestrator:
                 f"pipeline '{self.pipeline_name}' failed: {result.error}", result=result
             )
         return result
+
+    def _checkpoint_manager(self) -> CheckpointManager | None:
+        """The run's checkpoints, in its state location (the default one if it has none)."""
+        if not self.checkpoints:
+            return None
+        if self._checkpoints is None:
+            from odibi_core.engine.session import SessionHandle
+
+            session = SessionHandle(self.spark, warehouse=self.context.warehouse)
+            self._checkpoints = CheckpointManager(
+                self.config.state or default_local_location(),
+                pipeline=self.pipeline_name,
+                run_id=self.run_id,
+                spark_provider=session.get,
+                warehouse=self.context.warehouse,
+            )
+        return self._checkpoints
 
 
 def _check_options(options: Mapping[str, Any]) -> None:

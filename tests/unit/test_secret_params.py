@@ -146,9 +146,11 @@ def test_rerun_command_masks_secret_params():
         retries=None,
         state_schema=None,
         no_state=False,
+        select=None,
         param=["db_password=X", "run_date=2024-05-01", "dsn=Y"],
     )
-    command = rerun_command(args, ["load"], ["dsn"])
+    command = rerun_command(args, "20240501T000000_abcdef", ["dsn"])
+    assert command.startswith("odibi run p.yaml --resume 20240501T000000_abcdef ")
     assert "--param 'db_password=***'" in command
     assert "--param run_date=2024-05-01" in command
     assert "--param 'dsn=***'" in command

@@ -207,6 +207,18 @@ def _register_run(commands) -> None:
         help="this run's id; reuse one to rerun the same run (a job task: {{job.run_id}})",
     )
     run.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="keep each finished step's outputs in Delta, so --resume skips the step "
+        "(on whenever --run-id or --resume is given)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="a new execution of that run (or of an execution id's run): steps checkpointed "
+        "with an unchanged definition are restored, the rest run",
+    )
+    run.add_argument(
         "--attempt",
         type=int,
         help="number of this execution within the run (default 1; a retried or repaired task's count)",
@@ -233,6 +245,8 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 def _check_run_counts(args) -> None:
     """``--max-workers 0`` or ``--retries -1`` cannot mean anything: refuse before any work."""
+    from odibi_core.execution.checkpointing import run_id_of
+
     problems = [
         f"command line: {flag} must be {minimum} or more, got {value}"
         for flag, value, minimum in (
@@ -242,6 +256,12 @@ def _check_run_counts(args) -> None:
         )
         if value is not None and value < minimum
     ]
+    resumed = getattr(args, "resume", None)
+    if resumed and args.run_id and run_id_of(resumed) != args.run_id:
+        problems.append(
+            f"command line: --resume {resumed} is another run than --run-id {args.run_id}; "
+            "give one of them"
+        )
     if problems:
         raise PipelineConfigError(problems)
 
@@ -292,6 +312,8 @@ def _cmd_run(args) -> int:
         params=_parse_params(args.param),
         select=args.select,
         state_schema=state,
+        enable_checkpoints=bool(args.checkpoints or args.run_id or args.resume),
+        **({"resume_from": args.resume} if args.resume else {}),
         context=RunContext(
             run_id=args.run_id,
             attempt=args.attempt or 1,
@@ -315,9 +337,12 @@ def _cmd_run(args) -> int:
     if result.state_error:
         print(f"error: {result.state_error}", file=sys.stderr)
     print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
-    rerun = steps_to_rerun(orchestrator.dag, result)
-    command = rerun_command(args, rerun, orchestrator.config.tracker.secret_params)
-    print(f"rerun what failed with:\n  {command}", file=sys.stderr)
+    command = rerun_command(args, result.run_id, orchestrator.config.tracker.secret_params)
+    print(
+        "rerun what failed with (finished steps are restored from their checkpoints, "
+        f"appends are not repeated):\n  {command}",
+        file=sys.stderr,
+    )
     return EXIT_FAILED
 
 
@@ -342,17 +367,8 @@ def _write_outputs(tracker, lineage_path: str | None, report_path: str | None) -
     return ok
 
 
-def steps_to_rerun(dag, result) -> list[str]:
-    """Failed steps, and steps that fail_fast cancelled without a failed ancestor."""
-    downstream_of_failed = set().union(*(dag.downstream_of(n) for n in result.failed_nodes))
-    cancelled = [n for n in result.skipped_nodes if n not in downstream_of_failed]
-    # '+name+' brings descendants along: name only the cancelled steps at the top.
-    tops = [n for n in cancelled if not dag.upstream_of(n) & set(cancelled)]
-    return list(result.failed_nodes) + tops
-
-
-def rerun_command(args, steps: list[str], secret_params: Sequence[str] = ()) -> str:
-    """The command that reruns ``steps`` with their ancestors and descendants, same options.
+def rerun_command(args, run_id: str, secret_params: Sequence[str] = ()) -> str:
+    """The command that resumes run ``run_id`` with the same options.
 
     Secret-looking parameters are shown as ``***``: the command is printed, so pass them
     again yourself.
@@ -361,7 +377,9 @@ def rerun_command(args, steps: list[str], secret_params: Sequence[str] = ()) -> 
 
     from odibi_core.core.secrets import MASK, looks_secret
 
-    parts = ["odibi", "run", args.pipeline, "--select", " ".join(f"+{name}+" for name in steps)]
+    parts = ["odibi", "run", args.pipeline, "--resume", run_id]
+    if getattr(args, "select", None):
+        parts += ["--select", args.select]
     for flag, value in (
         ("--engine", args.engine),
         ("--max-workers", args.max_workers),

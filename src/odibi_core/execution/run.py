@@ -7,8 +7,8 @@ The orchestrator builds the plan and calls ``PipelineRun(...).execute()`` once p
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from odibi_core.core.run_summary import RunSummary
 from odibi_core.core.secrets import SecretResolver
 from odibi_core.engine.log_scrubbing import ScrubbingLogFilter
 from odibi_core.events.bus import EventBus
+from odibi_core.execution.checkpointing import CheckpointLayer, RestoreLayer, restorable_steps
 from odibi_core.execution.context import Execution, RunContext
 from odibi_core.execution.engine_policy import EngineChooser
 from odibi_core.execution.executor import DAGExecutor, ExecutionReport, RetryPolicy
@@ -40,6 +41,7 @@ from odibi_core.execution.runners import (
 )
 from odibi_core.execution.store import DataStore, ReaderCount
 from odibi_core.execution.tracking_layer import TrackingLayer
+from odibi_core.state.checkpoints import Checkpoint, CheckpointManager
 from odibi_core.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class RunServices:
     enable_tracker: bool = True
     layers: Sequence[RunnerLayer] = ()
     context: RunContext = RunContext()
+    checkpoints: CheckpointManager | None = None  # keeps finished steps' outputs in Delta
+    earlier_checkpoints: Mapping[str, list[Checkpoint]] = field(default_factory=dict)
 
     @property
     def warehouse(self) -> Path | None:
@@ -167,9 +171,11 @@ class PipelineRun:
             redact_columns=services.messages.redacted_columns,
         )
         resolver = SecretResolver(services.messages.secrets)
-        layers: list[RunnerLayer] = list(services.layers)
+        saving, restoring = self._checkpoint_layers(engines)
+        layers: list[RunnerLayer] = [*services.layers, *saving]
         if tracker:
             layers.append(lambda inner: TrackingLayer(inner, tracker, dag=plan.dag))
+        layers.extend(restoring)
         layers.append(lambda inner: SecretLayer(inner, resolver))
         chooser = EngineChooser(
             default_engine=plan.engine,
@@ -183,6 +189,21 @@ class PipelineRun:
         return StoreRunner(
             stack(node_runner, layers), store=services.store, engines=engines, chooser=chooser
         )
+
+    def _checkpoint_layers(self, engines: Any) -> tuple[list[RunnerLayer], list[RunnerLayer]]:
+        """Saving (outside tracking) and restoring (inside it), when checkpoints are on."""
+        checkpoints = self.services.checkpoints
+        if checkpoints is None:
+            return [], []
+        restorable = restorable_steps(self.plan, self.services.earlier_checkpoints)
+        execution_id = self.execution.execution_id
+
+        def saving(inner: Any) -> CheckpointLayer:
+            return CheckpointLayer(
+                inner, checkpoints, plan=self.plan, engines=engines, execution_id=execution_id
+            )
+
+        return [saving], [lambda inner: RestoreLayer(inner, checkpoints, restorable)]
 
     def _result(
         self, report: ExecutionReport, start: datetime, tracker: Tracker | None, spark: bool

@@ -57,6 +57,8 @@ class StepRun:
     count_source: str = "unknown"
     count_reason: str | None = None
     schema: list[str] = field(default_factory=list)
+    # Set when the step did not run: where its outputs came from (it ends CACHED).
+    restored_from: str | None = None
 
 
 class Runs(Protocol):
@@ -158,7 +160,7 @@ class StoreRunner:
         for logical, frame in run.outputs.items():
             self.store.put(step.outputs[logical], frame)
         return StepOutcome(
-            status=NodeState.SUCCESS,
+            status=NodeState.CACHED if run.restored_from else NodeState.SUCCESS,
             row_count=run.row_count,
             details={
                 "engine": decision.name,

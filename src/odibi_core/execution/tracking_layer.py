@@ -62,7 +62,11 @@ class TrackingLayer:
             after = self.tracker.snapshot_written(written, engine, run.write, written_from)
             self.tracker.record_write(step.name, run.write)
         self.tracker.finish_step(
-            step.name, NodeState.SUCCESS, after=after or Snapshot.empty(), outputs=snapshots
+            step.name,
+            NodeState.CACHED if run.restored_from else NodeState.SUCCESS,
+            after=after or Snapshot.empty(),
+            outputs=snapshots,
+            restored_from=run.restored_from,
         )
         for name, value in snapshot_details(after).items():
             setattr(run, name, value)

@@ -73,6 +73,8 @@ class StepExecution:
     outputs: dict[str, str] = field(default_factory=dict)
     # A Delta write's versions before and after, and the RESTORE that undoes it.
     write: dict[str, Any] | None = None
+    # Where a step that did not run got its outputs, e.g. "restored from checkpoint ...".
+    restored_from: str | None = None
 
     @property
     def schema_diff(self) -> dict[str, list]:
@@ -108,6 +110,8 @@ class StepExecution:
         }
         if self.write is not None:  # only steps that wrote Delta have one
             data["write"] = dict(self.write)
+        if self.restored_from is not None:
+            data["restored_from"] = self.restored_from
         return data
 
 
@@ -230,10 +234,12 @@ class Tracker:
         after: Snapshot,
         outputs: dict[str, Snapshot] | None = None,
         error_message: str | None = None,
+        restored_from: str | None = None,
     ) -> StepExecution:
         with self._lock:
             record = self._records[step_name]
             record.status = NodeState(status)
+            record.restored_from = restored_from
             record.after_snapshot = after
             record.error_message = error_message
             record.end_time = utc_now()

@@ -1,0 +1,164 @@
+"""Checkpoints: what a run's finished steps produced, kept in Delta so a resume skips them.
+
+When a step succeeds, each output a later step reads is written once to a Delta table of
+its own (named from the pipeline, the run id and the data key, sanitised), and a row goes
+into ``odibi_checkpoints``: which table and version hold the key, and the hash of the step's
+definition. A store (no outputs) gets a row too, with the target version it committed. A
+later execution of the same run restores every step whose definition is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from odibi_core.core.config import StateLocation
+from odibi_core.engine.base import ReadSpec, WriteSpec
+from odibi_core.state.location import CHECKPOINTS_TABLE, StateTableRef, StateTables
+from odibi_core.state.table import DeltaStateTable
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+CHECKPOINT_COLUMNS = (
+    ("run_id", "string"),
+    ("execution_id", "string"),
+    ("pipeline", "string"),
+    ("step", "string"),
+    ("data_key", "string"),  # NULL for a step with no outputs (a store)
+    ("table_name", "string"),  # the checkpoint table, or a store's target
+    ("table_version", "long"),
+    ("definition_hash", "string"),
+    ("odibi_version", "string"),
+    ("created_at", "timestamp"),
+)
+
+_UNSAFE = re.compile(r"[^a-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint row: a data key (or a store's commit) of one step of a run."""
+
+    step: str
+    data_key: str | None
+    table_name: str
+    table_version: int | None
+    definition_hash: str
+    execution_id: str
+
+
+def data_table_part(text: str, *, limit: int = 40) -> str:
+    """``text`` as a piece of a table name: lower-case identifier characters only.
+
+    Cleaned text alone could make two keys collide (``a-b``, ``a_b``), so a short hash of
+    the original always follows it.
+    """
+    cleaned = _UNSAFE.sub("_", text.lower()).strip("_")[:limit] or "x"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned}_{digest}"
+
+
+class CheckpointManager:
+    """Writes and reads one run's checkpoints under a state location."""
+
+    def __init__(
+        self,
+        location: StateLocation,
+        *,
+        pipeline: str,
+        run_id: str,
+        spark_provider: Callable[[], SparkSession],
+        warehouse: str | Path | None = None,
+    ):
+        self.tables = StateTables(location, warehouse=warehouse)
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.rows = DeltaStateTable(
+            self.tables.ref(CHECKPOINTS_TABLE),
+            CHECKPOINT_COLUMNS,
+            spark_provider=spark_provider,
+            stats_columns=("run_id", "pipeline"),
+        )
+
+    def data_table(self, key: str) -> StateTableRef:
+        """The Delta table that holds ``key`` of this run (also a bundle task's handoff)."""
+        name = "_".join(
+            ("odibi_ckpt", data_table_part(self.pipeline, limit=30), data_table_part(self.run_id))
+        )
+        return self.tables.ref(f"{name}_{data_table_part(key)}")
+
+    def earlier(self) -> dict[str, list[Checkpoint]]:
+        """The latest checkpoints of this run, by step: a later execution's rows win."""
+        rows = self.rows.read({"run_id": self.run_id, "pipeline": self.pipeline})
+        rows.sort(key=lambda row: row["created_at"])
+        latest: dict[tuple[str, str | None], Checkpoint] = {}
+        for row in rows:
+            latest[(row["step"], row["data_key"])] = _checkpoint(row)
+        by_step: dict[str, list[Checkpoint]] = {}
+        for checkpoint in latest.values():
+            by_step.setdefault(checkpoint.step, []).append(checkpoint)
+        return by_step
+
+    def save(self, frame: Any, key: str, *, spark_engine: Any, step: str) -> tuple[str, int | None]:
+        """Write ``frame`` (pandas or Spark) to ``key``'s table; its name and version."""
+        ref = self.data_table(key)
+        spec = WriteSpec(
+            target=str(ref.path) if ref.path is not None else ref.name,
+            format="delta" if ref.path is not None else "table",
+            mode="overwrite",
+        )
+        written = spark_engine.write(frame, spec, step=step)
+        return spec.target, written.delta_version
+
+    def restore(self, checkpoint: Checkpoint, *, engine: Any, step: str) -> Any:
+        """The frame a checkpoint holds, as ``engine``'s frame (pandas or Spark)."""
+        is_path = checkpoint.table_name.startswith("/")
+        options = {}
+        if checkpoint.table_version is not None:
+            options["versionAsOf"] = str(checkpoint.table_version)
+        spec = ReadSpec(
+            source=checkpoint.table_name, format="delta" if is_path else "table", options=options
+        )
+        return engine.read(spec, step=step)
+
+    def record(
+        self, step: str, entries: Mapping[str | None, tuple[str, int | None]], **identity: str
+    ) -> None:
+        """Commit one row per entry (data key -> table and version) of a finished step."""
+        from odibi_core import __version__
+
+        now = datetime.now(timezone.utc)
+        rows = [
+            {
+                "run_id": self.run_id,
+                "execution_id": identity["execution_id"],
+                "pipeline": self.pipeline,
+                "step": step,
+                "data_key": key,
+                "table_name": table,
+                "table_version": version,
+                "definition_hash": identity["definition_hash"],
+                "odibi_version": __version__,
+                "created_at": now,
+            }
+            for key, (table, version) in entries.items()
+        ]
+        txn = f"odibi:checkpoint:{self.pipeline}:{identity['execution_id']}:{step}"
+        self.rows.append(rows, txn_app_id=txn, txn_version=0)
+
+
+def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(
+        step=row["step"],
+        data_key=row["data_key"],
+        table_name=row["table_name"],
+        table_version=row["table_version"],
+        definition_hash=row["definition_hash"],
+        execution_id=row["execution_id"],
+    )
