@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import pytest
 from chispa import assert_df_equality
 
-from odibi_core.core.step import NodeState
+from odibi_core.cli import main
 from odibi_core.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.spark
@@ -45,50 +48,52 @@ def _pipeline(folder, target):
     return path
 
 
-def test_a_resume_runs_only_the_failed_step_and_what_follows(spark, tmp_path):
-    pipeline = _pipeline(tmp_path, tmp_path / "out")
+def test_a_resume_runs_only_the_failed_step_and_what_follows(spark, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _pipeline(tmp_path, tmp_path / "out")
     (tmp_path / "down.flag").write_text("")
     state = f"resume_{tmp_path.name[-8:]}"
 
-    first = Orchestrator(pipeline=pipeline, state_schema=state, enable_checkpoints=True).execute()
-    assert not first.success
-    assert first.failed_nodes == ["enrich"] and first.skipped_nodes == ["totals", "save"]
+    # A run with checkpoints fails at step 4; odibi run prints how to resume it.
+    assert main(["run", "p.yaml", "--quiet", "--checkpoints", "--state-schema", state]) == 1
+    err = capsys.readouterr().err
+    assert "enrich FAILED" in err and "totals SKIPPED" in err
+    hint = err.split("appends are not repeated):\n", 1)[1].splitlines()[0].strip()
+    command = shlex.split(hint)
+    assert command[:4] == ["odibi", "run", "p.yaml", "--resume"]
+    assert command[5:] == ["--state-schema", state]
+    run_id = command[4]
 
-    (tmp_path / "down.flag").unlink()  # the fault is fixed
-    resumed = Orchestrator(
-        pipeline=pipeline, state_schema=state, resume_from=first.execution_id
-    ).execute()
-    assert resumed.success, resumed.error
-    assert resumed.run_id == first.run_id
-    assert resumed.execution_id == f"{first.run_id}.2"
-    states = resumed.node_states
-    assert [
-        n for n in ("read_orders", "read_customers", "join") if states[n] is NodeState.CACHED
-    ] == [
-        "read_orders",
-        "read_customers",
-        "join",
-    ]
-    assert all(states[n] is NodeState.SUCCESS for n in ("enrich", "totals", "save"))
-    records = {r.step_name: r for r in resumed.tracker.step_executions}
-    assert (
-        records["join"].restored_from == f"restored from checkpoint of execution {first.run_id}.1"
-    )
-    assert records["join"].after_snapshot.row_count == 3
-    assert records["enrich"].before_snapshot.row_count == 3
+    # The fault is fixed; the resume restores steps 1-3 and runs 4-6 only.
+    (tmp_path / "down.flag").unlink()
+    assert main([*command[1:], "--quiet", "--lineage", "lineage.json"]) == 0
+    lineage = json.loads((tmp_path / "lineage.json").read_text())
+    assert (lineage["run_id"], lineage["execution_id"]) == (run_id, f"{run_id}.2")
+    steps = {s["step_name"]: s for s in lineage["steps"]}
+    assert {name: s["status"] for name, s in steps.items()} == {
+        "read_orders": "CACHED",
+        "read_customers": "CACHED",
+        "join": "CACHED",
+        "enrich": "SUCCESS",
+        "totals": "SUCCESS",
+        "save": "SUCCESS",
+    }
+    assert steps["join"]["restored_from"] == f"restored from checkpoint of execution {run_id}.1"
+    assert steps["join"]["after_snapshot"]["row_count"] == 3
+    assert steps["enrich"]["before_snapshot"]["row_count"] == 3
 
-    # The same targets as a clean run.
-    clean_target = tmp_path / "clean"
-    clean = Orchestrator(pipeline=_pipeline(tmp_path, clean_target), state_schema=state).execute()
-    assert clean.success, clean.error
+    # The target equals a clean run's.
+    clean = Orchestrator(pipeline=_pipeline(tmp_path, tmp_path / "clean"), state_schema=state)
+    assert clean.execute().success
     resumed_rows = spark.read.format("delta").load(str(tmp_path / "out")).orderBy("name")
-    clean_rows = spark.read.format("delta").load(str(clean_target)).orderBy("name")
+    clean_rows = spark.read.format("delta").load(str(tmp_path / "clean")).orderBy("name")
     assert_df_equality(resumed_rows, clean_rows)
     assert [tuple(r) for r in resumed_rows.collect()] == [("ann", 30), ("bob", 14)]
 
-    # A resume of a finished run restores everything and appends nothing twice.
+    # Resuming the finished run restores every step and appends nothing twice.
     again = Orchestrator(
-        pipeline=_pipeline(tmp_path, tmp_path / "out"), state_schema=state, resume_from=first.run_id
+        pipeline=_pipeline(tmp_path, tmp_path / "out"), state_schema=state, resume_from=run_id
     ).execute()
-    assert again.success and set(again.cached_nodes) == set(states)
+    assert again.success and sorted(again.cached_nodes) == sorted(steps)
+    assert again.execution_id == f"{run_id}.3"
     assert spark.read.format("delta").load(str(tmp_path / "out")).count() == 2
