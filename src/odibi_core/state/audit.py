@@ -51,6 +51,8 @@ RUNS_COLUMNS: tuple[Column, ...] = (
     # Added after the first layout: appends evolve older tables (see DeltaStateTable.append).
     ("execution_token", "string"),
 )
+# Raised with every column a layout adds (the table property odibi.state.schemaVersion).
+RUNS_SCHEMA_VERSION = 2
 
 AUDIT_COLUMNS: tuple[Column, ...] = (
     ("run_id", "string"),
@@ -85,6 +87,7 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     ("write_json", "string"),
     ("execution_token", "string"),
 )
+AUDIT_SCHEMA_VERSION = 2
 
 # The columns runs are looked up by: the only ones worth Delta statistics.
 _KEY_COLUMNS = ("run_id", "execution_id", "pipeline_name", "start_time")
@@ -227,6 +230,7 @@ class AuditStore:
             spark_provider=provider,
             lock_timeout=lock_timeout,
             stats_columns=_KEY_COLUMNS,
+            schema_version=RUNS_SCHEMA_VERSION,
         )
         self.audit = DeltaStateTable(
             self.tables.audit,
@@ -234,6 +238,7 @@ class AuditStore:
             spark_provider=provider,
             lock_timeout=lock_timeout,
             stats_columns=_KEY_COLUMNS,
+            schema_version=AUDIT_SCHEMA_VERSION,
         )
 
     # ------------------------------------------------------------------ writing

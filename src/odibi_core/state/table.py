@@ -1,5 +1,11 @@
 """A Delta state table: created with an explicit schema, appended to idempotently under the
-table lock, and read back filtered.
+table lock, read back filtered, and evolved when a newer layout adds columns.
+
+Every table carries its layout's schema version in the table property
+``odibi.state.schemaVersion``. A newer odibi_core adds the columns its layout has and the
+table lacks (``ALTER TABLE ... ADD COLUMNS``; never a drop or a type change) and raises the
+version before it appends; an older one leaves a newer table as it is, reads only the
+columns it knows, and its rows hold NULL in the columns it does not.
 
 Locally a table is a path-based Delta table whose commits take ``table_lock``, because Delta
 on a plain file system is only safe within one JVM; a Unity Catalog table relies on the
@@ -31,6 +37,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Delta keeps one idempotency marker per txnAppId forever unless told otherwise; state
 # tables get one per run, so markers older than this are dropped at checkpoint time.
 _TXN_RETENTION = "interval 30 days"
+SCHEMA_VERSION_PROPERTY = "odibi.state.schemaVersion"
 
 
 class DeltaStateTable:
@@ -48,6 +55,7 @@ class DeltaStateTable:
         spark_provider: Callable[[], SparkSession],
         lock_timeout: float | None = None,
         stats_columns: Sequence[str] = (),
+        schema_version: int = 1,
     ):
         unknown = [t for _, t in columns if t not in SPARK_TYPE_NAMES]
         if unknown:
@@ -62,7 +70,10 @@ class DeltaStateTable:
         self.stats_columns = tuple(stats_columns)
         self._spark_provider = spark_provider
         self._lock_timeout = lock_timeout
+        # The version of ``columns``: raise it with every column a layout adds.
+        self.schema_version = schema_version
         self._known_to_exist = False
+        self._evolved = False  # the table holds this layout's columns and version
 
     # ------------------------------------------------------------------ existence
 
@@ -97,6 +108,7 @@ class DeltaStateTable:
         self._create_schema(spark)
         try:
             spark.sql(self._create_statement())
+            self._evolved = True
         except Exception as exc:
             # Another cluster may have created the Unity Catalog table in the meantime.
             self._known_to_exist = False
@@ -110,22 +122,26 @@ class DeltaStateTable:
     def _create_statement(self) -> str:
         """``CREATE TABLE IF NOT EXISTS`` in SQL, which Spark Connect (serverless) runs too;
         the ``DeltaTable`` builder needs Delta's Connect plugin there."""
-        if self.ref.path is not None:
-            table = "delta.`" + str(self.ref.path).replace("`", "``") + "`"
-        else:
-            table = ".".join(f"`{part}`" for part in self.ref.name.split("."))
-        columns = ", ".join(
-            f"`{field.name}` {field.dataType.simpleString()}" for field in self._struct_type()
-        )
-        properties = {"delta.setTransactionRetentionDuration": _TXN_RETENTION}
+        columns = _column_list(self._struct_type())
+        properties = {
+            "delta.setTransactionRetentionDuration": _TXN_RETENTION,
+            SCHEMA_VERSION_PROPERTY: str(self.schema_version),
+        }
         if self.stats_columns:
             # Reads filter on a few key columns; statistics on every JSON text column would
             # cost each small append more than the append itself.
             properties["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
         listed = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
         return (
-            f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING DELTA TBLPROPERTIES ({listed})"
+            f"CREATE TABLE IF NOT EXISTS {self._sql_name()} ({columns}) "
+            f"USING DELTA TBLPROPERTIES ({listed})"
         )
+
+    def _sql_name(self) -> str:
+        """The table in SQL text: a quoted path locally, the quoted name in a catalog."""
+        if self.ref.path is not None:
+            return "delta.`" + str(self.ref.path).replace("`", "``") + "`"
+        return ".".join(f"`{part}`" for part in self.ref.name.split("."))
 
     def _check_catalog(self, spark: SparkSession) -> None:
         """A catalog table's catalog must exist: its absence is named, not left to Spark."""
@@ -168,14 +184,15 @@ class DeltaStateTable:
         with table_lock(self.ref.path, timeout=self._lock_timeout):
             self._create_if_missing()
             spark = self._spark()
+            self._evolve(spark)
             try:
                 # One file per commit: state rows are few, and small files slow every read.
                 # Through Arrow: a list of rows would go through a Python worker, a second
                 # or so per append even for one row.
                 frame = spark.createDataFrame(self._arrow_table(values)).coalesce(1)
-                # mergeSchema: a column added to the layout in a later version is added to
-                # a table an earlier version created, instead of failing the append. Only
-                # this framework's own columns ever reach a state table.
+                # mergeSchema: should an earlier layout's table appear between the check
+                # and this append, its missing columns are still added. Only this
+                # framework's own columns ever reach a state table.
                 writer = (
                     frame.write.format("delta")
                     .mode("append")
@@ -202,6 +219,116 @@ class DeltaStateTable:
                 f"its columns are {', '.join(self.column_names)}"
             )
         return tuple(row.get(name) for name in self.column_names)
+
+    def delete(
+        self,
+        keys: Sequence[Mapping[str, Any]],
+        *,
+        time_columns: Sequence[str],
+        before: datetime,
+    ) -> None:
+        """Delete the rows equal to one of ``keys`` (column -> value) that were also last
+        written before ``before``: the first non-NULL of ``time_columns`` is earlier.
+
+        Values reach SQL hex-encoded, never as their text: Delta's DELETE takes no SQL
+        parameters.
+        """
+        self._check_columns([*time_columns, *(name for key in keys for name in key)])
+        if not keys or not self.exists():
+            return
+        matches = " OR ".join(
+            "(" + " AND ".join(_equals(name, value) for name, value in key.items()) + ")"
+            for key in keys
+        )
+        written = "coalesce(" + ", ".join(f"`{name}`" for name in time_columns) + ")"
+        micros = (before - _EPOCH) // timedelta(microseconds=1)
+        statement = (
+            f"DELETE FROM {self._sql_name()} "
+            f"WHERE ({matches}) AND {written} < timestamp_micros({micros})"
+        )
+        self._spark()  # start Spark before holding the lock others wait on
+        with table_lock(self.ref.path, timeout=self._lock_timeout):
+            try:
+                retry_commit_conflicts(
+                    lambda: self._spark().sql(statement).collect(),
+                    what=f"a delete from state table {self.ref}",
+                )
+            except Exception as exc:
+                raise StateError(
+                    f"could not delete {len(keys)} key(s) from state table {self.ref}: "
+                    f"{_first_line(exc)}"
+                ) from exc
+
+    # ------------------------------------------------------------------ evolving
+
+    def stored_schema_version(self) -> int:
+        """The table's schema version: 0 for a table created before versions were kept."""
+        rows = self._spark().sql(f"SHOW TBLPROPERTIES {self._sql_name()}").collect()
+        found = {row[0]: row[1] for row in rows}.get(SCHEMA_VERSION_PROPERTY)
+        try:
+            return int(found) if found is not None else 0
+        except ValueError:
+            raise StateError(
+                f"state table {self.ref} has schema version {found!r}, not a number; set "
+                f"TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}' = '<n>') to the layout it holds"
+            ) from None
+
+    def _evolve(self, spark: SparkSession) -> None:
+        """Bring a table of an earlier layout up to this one, once per instance.
+
+        A table of this version or a newer one is left alone. SQL, not the ``DeltaTable``
+        API, so that Spark Connect runs it too.
+        """
+        if self._evolved:
+            return
+        try:
+            self._bring_up_to_date(spark)
+        except StateError:
+            raise
+        except Exception:
+            # Another writer of a catalog table may have evolved it meanwhile: look again.
+            try:
+                self._bring_up_to_date(spark)
+            except StateError:
+                raise
+            except Exception as exc:
+                raise StateError(
+                    f"could not bring state table {self.ref} to schema version "
+                    f"{self.schema_version}: {_first_line(exc)}; this job needs MODIFY on it"
+                ) from exc
+        self._evolved = True
+
+    def _bring_up_to_date(self, spark: SparkSession) -> None:
+        if self.stored_schema_version() >= self.schema_version:
+            return
+        self._add_missing_columns(spark)
+        spark.sql(
+            f"ALTER TABLE {self._sql_name()} SET TBLPROPERTIES "
+            f"('{SCHEMA_VERSION_PROPERTY}' = '{self.schema_version}')"
+        )
+
+    def _add_missing_columns(self, spark: SparkSession) -> None:
+        missing = self._missing_columns(spark)
+        if missing:
+            columns = _column_list(missing)
+            spark.sql(f"ALTER TABLE {self._sql_name()} ADD COLUMNS ({columns})")
+
+    def _missing_columns(self, spark: SparkSession) -> list[Any]:
+        """This layout's fields the table lacks; a column of another type is refused."""
+        present = {field.name.lower(): field.dataType for field in self._raw(spark).schema}
+        missing = []
+        for field in self._struct_type():
+            found = present.get(field.name.lower())
+            if found is None:
+                missing.append(field)
+            elif found.simpleString() != field.dataType.simpleString():
+                raise StateError(
+                    f"column {field.name} of state table {self.ref} is "
+                    f"{found.simpleString()}, but this odibi_core writes it as "
+                    f"{field.dataType.simpleString()}; state columns are never retyped, so "
+                    "move the table aside (rename it) and let the next run create it again"
+                )
+        return missing
 
     # ------------------------------------------------------------------ reading
 
@@ -257,16 +384,18 @@ class DeltaStateTable:
         """The table, with columns of the current layout that an older table lacks as NULL."""
         from pyspark.sql import functions as F
 
-        if self.ref.path is not None:
-            frame = spark.read.format("delta").load(str(self.ref.path))
-        else:
-            frame = spark.read.table(self.ref.name)
+        frame = self._raw(spark)
         present = {name.lower() for name in frame.columns}
         types = {field.name: field.dataType for field in self._struct_type().fields}
         for name, _ in self.columns:
             if name.lower() not in present:
                 frame = frame.withColumn(name, F.lit(None).cast(types[name]))
         return frame
+
+    def _raw(self, spark: SparkSession) -> DataFrame:
+        if self.ref.path is not None:
+            return spark.read.format("delta").load(str(self.ref.path))
+        return spark.read.table(self.ref.name)
 
     def _check_columns(self, names: Sequence[str]) -> None:
         unknown = [name for name in names if name not in self.column_names]
@@ -313,6 +442,21 @@ class DeltaStateTable:
         return T.StructType(
             [T.StructField(name, spark_types[kind], nullable=True) for name, kind in self.columns]
         )
+
+
+def _equals(name: str, value: str | int | None) -> str:
+    """``name = value`` in SQL; text goes in hex, so no quote in it can end the literal."""
+    if value is None:
+        return f"`{name}` IS NULL"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise StateError(f"a key of a state table delete must be text or a whole number: {value!r}")
+    if isinstance(value, int):
+        return f"`{name}` = {value}"
+    return f"`{name}` = decode(unhex('{value.encode('utf-8').hex()}'), 'UTF-8')"
+
+
+def _column_list(fields: Any) -> str:
+    return ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in fields)
 
 
 def _save(writer: Any, ref: StateTableRef) -> None:
