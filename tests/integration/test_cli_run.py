@@ -108,7 +108,8 @@ def test_failing_middle_step_exit_code_and_rerun_hint(tmp_path):
     )
     assert "save_mid SKIPPED" in out.stderr
     assert read_written_csv(tmp_path / "out" / "other.csv")["n"].tolist() == [2]
-    assert f"odibi run {path} --select +middle+" in out.stderr
+    run_id = re.search(r"run (\S+) failed: step 'middle' failed", out.stderr).group(1)
+    assert f"rerun what failed with:\n  odibi run {path} --resume {run_id}" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -190,9 +191,11 @@ def test_rerun_hint_keeps_options_and_cancelled_steps(tmp_path):
     assert out.returncode == 1
     hint = out.stderr.strip().splitlines()[-1].strip()
     # With one worker, 'other' had not started when 'middle' failed: fail_fast cancelled it.
-    assert (
-        hint
-        == f"odibi run {path} --select '+middle+ +other+' --engine pandas --max-workers 1 --no-state"
+    # The resume runs it too: it runs every step that did not finish, with the same options.
+    assert "other SKIPPED" in out.stderr
+    run_id = re.search(r"run (\S+) failed:", out.stderr).group(1)
+    assert hint == (
+        f"odibi run {path} --resume {run_id} --engine pandas --max-workers 1 --no-state"
     )
 
 

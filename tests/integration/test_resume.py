@@ -58,7 +58,7 @@ def test_a_resume_runs_only_the_failed_step_and_what_follows(spark, tmp_path, mo
     assert main(["run", "p.yaml", "--quiet", "--checkpoints", "--state-schema", state]) == 1
     err = capsys.readouterr().err
     assert "enrich FAILED" in err and "totals SKIPPED" in err
-    hint = err.split("appends are not repeated):\n", 1)[1].splitlines()[0].strip()
+    hint = err.split("rerun what failed with:\n", 1)[1].splitlines()[0].strip()
     command = shlex.split(hint)
     assert command[:4] == ["odibi", "run", "p.yaml", "--resume"]
     assert command[5:] == ["--state-schema", state]

@@ -338,11 +338,8 @@ def _cmd_run(args) -> int:
         print(f"error: {result.state_error}", file=sys.stderr)
     print(f"run {result.run_id} failed: {result.error}", file=sys.stderr)
     command = rerun_command(args, result.run_id, orchestrator.config.tracker.secret_params)
-    print(
-        "rerun what failed with (finished steps are restored from their checkpoints, "
-        f"appends are not repeated):\n  {command}",
-        file=sys.stderr,
-    )
+    # A resume restores checkpointed steps and runs the rest; appends are not repeated.
+    print(f"rerun what failed with:\n  {command}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -501,7 +498,9 @@ def _cmd_report(args) -> int:
     return EXIT_OK
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_lineage, _register_report]
+from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
+
+_EXTRA_COMMANDS: list = [_register_run, _register_lineage, _register_report, add_state_parser]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,8 +9,6 @@ later execution of the same run restores every step whose definition is unchange
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from odibi_core.core.config import StateLocation
 from odibi_core.engine.base import ReadSpec, WriteSpec
-from odibi_core.state.location import CHECKPOINTS_TABLE, StateTableRef, StateTables
+from odibi_core.state.location import (
+    CHECKPOINTS_TABLE,
+    StateTableRef,
+    StateTables,
+    state_table_name,
+)
 from odibi_core.state.table import DeltaStateTable
 
 if TYPE_CHECKING:
@@ -38,8 +41,6 @@ CHECKPOINT_COLUMNS = (
     ("created_at", "timestamp"),
 )
 
-_UNSAFE = re.compile(r"[^a-z0-9_]+")
-
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -51,17 +52,6 @@ class Checkpoint:
     table_version: int | None
     definition_hash: str
     execution_id: str
-
-
-def data_table_part(text: str, *, limit: int = 40) -> str:
-    """``text`` as a piece of a table name: lower-case identifier characters only.
-
-    Cleaned text alone could make two keys collide (``a-b``, ``a_b``), so a short hash of
-    the original always follows it.
-    """
-    cleaned = _UNSAFE.sub("_", text.lower()).strip("_")[:limit] or "x"
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    return f"{cleaned}_{digest}"
 
 
 class CheckpointManager:
@@ -88,10 +78,7 @@ class CheckpointManager:
 
     def data_table(self, key: str) -> StateTableRef:
         """The Delta table that holds ``key`` of this run (also a bundle task's handoff)."""
-        name = "_".join(
-            ("odibi_ckpt", data_table_part(self.pipeline, limit=30), data_table_part(self.run_id))
-        )
-        return self.tables.ref(f"{name}_{data_table_part(key)}")
+        return state_table_name("checkpoint", self.pipeline, key, self.run_id, location=self.tables)
 
     def earlier(self) -> dict[str, list[Checkpoint]]:
         """The latest checkpoints of this run, by step: a later execution's rows win."""
