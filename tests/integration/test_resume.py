@@ -83,7 +83,7 @@ def test_a_resume_runs_only_the_failed_step_and_what_follows(spark, tmp_path, mo
     assert steps["enrich"]["before_snapshot"]["row_count"] == 3
 
     # The target equals a clean run's.
-    clean = Orchestrator(pipeline=_pipeline(tmp_path, tmp_path / "clean"), state_schema=state)
+    clean = Orchestrator(pipeline=_pipeline(tmp_path, tmp_path / "clean"))
     assert clean.execute().success
     resumed_rows = spark.read.format("delta").load(str(tmp_path / "out")).orderBy("name")
     clean_rows = spark.read.format("delta").load(str(tmp_path / "clean")).orderBy("name")

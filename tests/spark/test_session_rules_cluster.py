@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.spark
+# A JVM of its own (about half a minute): run by `make test-slow`.
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 PIPELINE = """
 pipeline: on_a_cluster
