@@ -30,11 +30,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -v -m "not slow and not connect"
-	$(BIN)/python -m pytest -v -m connect tests/connect
+	$(BIN)/python -m pytest -v -m "connect and not slow" tests/connect
 
 ## Only the slow tests: multi-process concurrency, SIGKILL faults.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -v -m slow
+	$(BIN)/python -m pytest -v -m "slow and not connect"
+	$(BIN)/python -m pytest -v -m "connect and slow" tests/connect
 
 ## Only the fast tests: no JVM, no browser.
 test-fast: $(STAMP)

@@ -11,7 +11,8 @@ from odibi_core.engine.connect import is_connect
 from odibi_core.state.location import StateTableRef
 from odibi_core.state.table import DeltaStateTable
 
-pytestmark = pytest.mark.connect
+# About 45 s of small Delta commits over Connect: `make test-slow`.
+pytestmark = [pytest.mark.connect, pytest.mark.slow]
 
 EARLIER = (("run_id", "string"), ("created_at", "timestamp"))
 CURRENT = (*EARLIER, ("token", "string"))

@@ -33,3 +33,48 @@ def test_rerunning_the_same_run_id_does_not_duplicate_an_append(spark, tmp_path)
     assert run("run-1") == 3
     assert run("run-1") == 3  # same run again: Delta skips the already-committed transaction
     assert run("run-2") == 6  # a new run appends
+
+
+def test_an_append_retried_three_times_leaves_one_copy_of_each_row(spark, tmp_path):
+    pd.DataFrame({"id": [1, 2, 3]}).to_csv(tmp_path / "in.csv", index=False)
+    target = tmp_path / "events"
+    steps = [
+        Step(layer="ingest", name="read", value=str(tmp_path / "in.csv"), outputs={"data": "raw"}),
+        Step(
+            layer="store",
+            name="append",
+            value=str(target),
+            params={"format": "delta", "mode": "append"},
+            inputs={"data": "raw"},
+        ),
+    ]
+
+    class LostAfterCommit:
+        """The append commits, then the task dies before it can report: three times."""
+
+        failures = 0
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, call):
+            run = self.inner(call)
+            if call.step.name == "append" and LostAfterCommit.failures < 3:
+                LostAfterCommit.failures += 1
+                raise ConnectionError("connection to the driver lost after the commit")
+            return run
+
+    result = Orchestrator(
+        steps=steps,
+        spark=spark,
+        pipeline_name="retried",
+        max_retries=3,
+        retry_delay=0.0,
+        layers=[LostAfterCommit],
+    ).execute()
+    assert result.success, result.error
+    assert result.attempts["append"] == 4
+    rows = spark.read.format("delta").load(str(target)).orderBy("id")
+    assert [r.id for r in rows.collect()] == [1, 2, 3]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").collect()
+    assert len(history) == 1  # the three retries committed nothing

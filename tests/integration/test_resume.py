@@ -11,7 +11,8 @@ from chispa import assert_df_equality
 from odibi_core.cli import main
 from odibi_core.orchestrator import Orchestrator
 
-pytestmark = pytest.mark.spark
+# About 80 s here: two dozen small Delta commits (checkpoints, audit). `make test-slow`.
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 PIPELINE = """
 pipeline: six_steps
