@@ -19,17 +19,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata, util
 from pathlib import Path
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.files import write_atomically
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -404,11 +400,9 @@ def start_local_context(conf: Mapping[str, str], *, log_file: Path | None = None
 def _jvm_log(log_file: Path) -> Iterator[object]:
     """The JVM log opened for appending (safe with several JVMs), kept below ~5 MB."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with suppress(OSError):  # no log yet, or it cannot be rotated: append to it anyway
         if log_file.stat().st_size > _JVM_LOG_MAX_BYTES:
             os.replace(log_file, log_file.with_name(log_file.name + ".1"))
-    except OSError:
-        pass
     with open(log_file, "ab") as sink:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         sink.write(f"{_JVM_START_MARK} at {started} (pid {os.getpid()})\n".encode())
