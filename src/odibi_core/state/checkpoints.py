@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import StateError
 from odibi_core.engine.base import ReadSpec, WriteSpec
 from odibi_core.state.location import (
     CHECKPOINTS_TABLE,
@@ -94,25 +95,24 @@ class CheckpointManager:
 
     def save(self, frame: Any, key: str, *, spark_engine: Any, step: str) -> tuple[str, int | None]:
         """Write ``frame`` (pandas or Spark) to ``key``'s table; its name and version."""
-        ref = self.data_table(key)
-        spec = WriteSpec(
-            target=str(ref.path) if ref.path is not None else ref.name,
-            format="delta" if ref.path is not None else "table",
-            mode="overwrite",
-        )
-        written = spark_engine.write(frame, spec, step=step)
-        return spec.target, written.delta_version
+        target, fmt = _target(self.data_table(key))
+        written = spark_engine.write(frame, WriteSpec(target, fmt, mode="overwrite"), step=step)
+        return target, written.delta_version
 
     def restore(self, checkpoint: Checkpoint, *, engine: Any, step: str) -> Any:
         """The frame a checkpoint holds, as ``engine``'s frame (pandas or Spark)."""
-        is_path = checkpoint.table_name.startswith("/")
+        ref = self.tables.data_table_ref(checkpoint.table_name)
+        if ref is None:
+            raise StateError(
+                f"step '{step}': checkpoint of '{checkpoint.data_key}' names "
+                f"{checkpoint.table_name}, which is no checkpoint table of state location "
+                f"{self.tables.location}; run the step again without --resume"
+            )
+        source, fmt = _target(ref)
         options = {}
         if checkpoint.table_version is not None:
             options["versionAsOf"] = str(checkpoint.table_version)
-        spec = ReadSpec(
-            source=checkpoint.table_name, format="delta" if is_path else "table", options=options
-        )
-        return engine.read(spec, step=step)
+        return engine.read(ReadSpec(source, fmt, options=options), step=step)
 
     def record(
         self, step: str, entries: Mapping[str | None, tuple[str, int | None]], **identity: str
@@ -138,6 +138,13 @@ class CheckpointManager:
         ]
         txn = f"odibi:checkpoint:{self.pipeline}:{identity['execution_id']}:{step}"
         self.rows.append(rows, txn_app_id=txn, txn_version=0)
+
+
+def _target(ref: StateTableRef) -> tuple[str, str]:
+    """How the engines address a data table: a local Delta path, or a catalog table."""
+    if ref.path is not None:
+        return str(ref.path), "delta"
+    return ref.name, "table"
 
 
 def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
