@@ -9,7 +9,8 @@ from odibi_core.orchestrator import Orchestrator
 pytestmark = pytest.mark.spark
 
 
-def test_rerunning_the_same_run_id_does_not_duplicate_an_append(spark, tmp_path):
+def _append_pipeline(tmp_path):
+    """Three ids read from a csv and appended to a Delta table; the steps and the target."""
     pd.DataFrame({"id": [1, 2, 3]}).to_csv(tmp_path / "in.csv", index=False)
     target = tmp_path / "events"
     steps = [
@@ -22,6 +23,11 @@ def test_rerunning_the_same_run_id_does_not_duplicate_an_append(spark, tmp_path)
             inputs={"data": "raw"},
         ),
     ]
+    return steps, target
+
+
+def test_rerunning_the_same_run_id_does_not_duplicate_an_append(spark, tmp_path):
+    steps, target = _append_pipeline(tmp_path)
 
     def run(run_id):
         result = Orchestrator(
@@ -36,18 +42,7 @@ def test_rerunning_the_same_run_id_does_not_duplicate_an_append(spark, tmp_path)
 
 
 def test_an_append_retried_three_times_leaves_one_copy_of_each_row(spark, tmp_path):
-    pd.DataFrame({"id": [1, 2, 3]}).to_csv(tmp_path / "in.csv", index=False)
-    target = tmp_path / "events"
-    steps = [
-        Step(layer="ingest", name="read", value=str(tmp_path / "in.csv"), outputs={"data": "raw"}),
-        Step(
-            layer="store",
-            name="append",
-            value=str(target),
-            params={"format": "delta", "mode": "append"},
-            inputs={"data": "raw"},
-        ),
-    ]
+    steps, target = _append_pipeline(tmp_path)
 
     class LostAfterCommit:
         """The append commits, then the task dies before it can report: three times."""
