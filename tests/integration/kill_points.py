@@ -10,12 +10,20 @@ does not exist yet is the sixth Delta write; the audit comes after the last step
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import signal
+import subprocess
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from odibi_core.core import faults
+from tests.reliability.conftest import odibi_process
 
+RUN_ID = "killed-run"
 INGESTS = ("read_customers", "read_orders", "read_products")
 STEPS = (*INGESTS, "join_all", "add_flag", "save_orders")
 STORE = "save_orders"
@@ -73,3 +81,73 @@ def seeded_points(seed: int, count: int, *, besides: tuple[str, ...] = ()) -> li
     """``count`` points drawn with ``random.Random(seed)``, none of ``besides``."""
     pool = [point for point in all_points() if point not in besides]
     return random.Random(seed).sample(pool, count)
+
+
+@dataclass(frozen=True)
+class Killed:
+    """A killed run: its copy of the example, its warehouse, how it ended."""
+
+    point: str
+    folder: Path
+    warehouse: Path
+    exit_code: int
+    err: str
+
+
+class KilledRuns:
+    """The killed runs of a module's tests, started before their tests ask, ``ahead`` at once.
+
+    A killed run is a process with a JVM of its own that spends most of its time starting;
+    the tests check and resume on the shared session meanwhile, so on a small machine the
+    runs overlap with each other and with the clean run and the resumes.
+    """
+
+    def __init__(self, source: Path, root: Path, points: Sequence[str], *, ahead: int = 3):
+        self.source, self.root, self.ahead = source, root, ahead
+        self.pending = list(dict.fromkeys(points))
+        self.running: dict[str, subprocess.Popen[str]] = {}
+        self._top_up()
+
+    def ended(self, point: str, timeout: float = 600) -> Killed:
+        """Wait for ``point``'s run (started now if it was not)."""
+        if point not in self.running:
+            self._start(point)
+        process = self.running.pop(point)
+        try:
+            _, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            _, err = process.communicate()
+            raise AssertionError(
+                f"odibi run with {point} did not end in {timeout} s:\n{err}"
+            ) from None
+        finally:
+            self._top_up()
+        folder = self._folder(point)
+        return Killed(point, folder / "work", folder / "warehouse", process.returncode, err)
+
+    def stop(self) -> None:
+        """Kill the runs no test waited for (the session stopped early)."""
+        for process in self.running.values():
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        self.running.clear()
+
+    def _top_up(self) -> None:
+        while self.pending and len(self.running) < self.ahead:
+            self._start(self.pending[0])
+
+    def _start(self, point: str) -> None:
+        if point in self.pending:
+            self.pending.remove(point)
+        folder = self._folder(point)
+        work = shutil.copytree(self.source, folder / "work")
+        self.running[point] = odibi_process(
+            ["run", "customer_pipeline.yaml", "--run-id", RUN_ID, "--quiet"],
+            Path(work),
+            env={"ODIBI_WAREHOUSE": str(folder / "warehouse"), faults.ENV_VAR: point},
+        )
+
+    def _folder(self, point: str) -> Path:
+        return self.root / point.replace(":", "_")

@@ -10,7 +10,7 @@ run's, with each order once.
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,18 +22,19 @@ from odibi_core.core.step import NodeState
 from odibi_core.orchestrator import Orchestrator, RunContext
 from odibi_core.state.location import CHECKPOINTS_TABLE, StateTables, default_local_location
 from tests.integration.kill_points import (
+    RUN_ID,
     STEPS,
     STORE,
     TARGETS,
+    Killed,
+    KilledRuns,
     expected,
     seeded_points,
 )
-from tests.reliability.conftest import odibi_process
 from tests.reliability.test_concurrency import _example as example  # a small copy of the data
 
 pytestmark = pytest.mark.spark
 
-RUN_ID = "killed-run"
 # Before the store, in the middle of the store's first write (data file there, no commit),
 # and after every step (the audit rows committed, the run row not).
 DEFAULT_POINTS = (
@@ -54,8 +55,22 @@ def source(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean(spark, source, tmp_path_factory) -> Path:
-    """The warehouse of one clean run (no state, no checkpoints), shared by the tests."""
+def killed_runs(request, source, tmp_path_factory) -> Iterator[KilledRuns]:
+    """The killed runs of the tests selected in this module, started ahead of them."""
+    points = [
+        item.callspec.params["point"]
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    ]
+    runs = KilledRuns(source, tmp_path_factory.mktemp("killed"), points)
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="module")
+def clean(spark, source, killed_runs, tmp_path_factory) -> Path:
+    """The warehouse of one clean run (no state, no checkpoints), shared by the tests; it
+    runs while the first killed runs start."""
     warehouse = tmp_path_factory.mktemp("clean_warehouse")
     result = Orchestrator(
         pipeline=str(source / "customer_pipeline.yaml"),
@@ -67,47 +82,40 @@ def clean(spark, source, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("point", DEFAULT_POINTS)
-def test_a_killed_run_resumes_to_the_targets_of_a_clean_run(spark, source, clean, tmp_path, point):
-    folder, warehouse, err = _killed(source, tmp_path, point)
-    target = tables.local_table_path(TARGETS[0], warehouse)
+def test_a_killed_run_resumes_to_the_targets_of_a_clean_run(spark, killed_runs, clean, point):
+    killed = _killed(killed_runs, point)
+    target = tables.local_table_path(TARGETS[0], killed.warehouse)
     committed = sorted((target / "_delta_log").glob("*.json"))
     if point == "kill_during:delta_write:6":  # the store's write, before its commit
-        assert f"data file {target}/" in err and "commit pending" in err, err
+        assert f"data file {target}/" in killed.err and "commit pending" in killed.err, killed.err
         assert not committed and list(target.glob("*.parquet"))  # an orphaned data file
     else:  # the store never started, or committed before the audit
         assert bool(committed) == (point == "kill_during:audit_write:1"), committed
-    _resume_and_compare(spark, folder, warehouse, clean, point)
+    _resume_and_compare(spark, killed, clean)
 
 
 @pytest.mark.slow  # ten JVMs of their own, one per kill: runs under `make test-slow`
 @pytest.mark.parametrize("point", SLOW_POINTS)
 def test_a_run_killed_at_a_seeded_point_resumes_to_the_targets_of_a_clean_run(
-    spark, source, clean, tmp_path, point
+    spark, killed_runs, clean, point
 ):
-    folder, warehouse, _ = _killed(source, tmp_path, point)
-    _resume_and_compare(spark, folder, warehouse, clean, point)
+    _resume_and_compare(spark, _killed(killed_runs, point), clean)
 
 
-def _killed(source: Path, tmp_path: Path, point: str) -> tuple[Path, Path, str]:
+def _killed(killed_runs: KilledRuns, point: str) -> Killed:
     """``odibi run --run-id`` of a copy of the example, stopped by ``point``."""
-    folder = Path(shutil.copytree(source, tmp_path / "work"))
-    warehouse = tmp_path / "warehouse"
-    process = odibi_process(
-        ["run", "customer_pipeline.yaml", "--run-id", RUN_ID, "--quiet"],
-        folder,
-        env={"ODIBI_WAREHOUSE": str(warehouse), faults.ENV_VAR: point},
-    )
-    out, err = process.communicate(timeout=600)
+    killed = killed_runs.ended(point)
     fired = f"odibi fault: {faults.ENV_VAR}={faults.parse(point)} fired"
-    assert fired in err, (
+    assert fired in killed.err, (
         f"{faults.ENV_VAR}={point} did not fire: the run ended with exit code "
-        f"{process.returncode} before reaching it; choose a point the run reaches\n{err}"
+        f"{killed.exit_code} before reaching it; choose a point the run reaches\n{killed.err}"
     )
-    assert process.returncode == expected(point).exit_code, err
-    return folder, warehouse, err
+    assert killed.exit_code == expected(point).exit_code, killed.err
+    return killed
 
 
-def _resume_and_compare(spark, folder: Path, warehouse: Path, clean: Path, point: str) -> None:
+def _resume_and_compare(spark, killed: Killed, clean: Path) -> None:
+    folder, warehouse, point = killed.folder, killed.warehouse, killed.point
     _assert_every_delta_table_reads(spark, warehouse)
     checkpointed = _checkpointed_steps(spark, warehouse)
     assert expected(point).allows(len(checkpointed)), (point, checkpointed)
