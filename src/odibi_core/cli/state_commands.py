@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,7 +25,7 @@ from odibi_core.state.location import (
     StateTableRef,
     StateTables,
 )
-from odibi_core.state.table import DeltaStateTable
+from odibi_core.state.table import DeltaStateTable, drop_data_table
 
 _EXIT_OK = 0
 _AGE = re.compile(r"(\d+)([mhdw])")
@@ -96,7 +95,7 @@ def cmd_state_vacuum(args: argparse.Namespace, spark_provider: Callable | None =
     """``odibi state vacuum``: print what goes (or would go), then remove it."""
     if spark_provider is None:
         from odibi_core.engine.session import get_spark as spark_provider
-    tables = StateTables(_location(args.state_schema))
+    tables = StateTables(location_of(args.state_schema))
     indexes = {
         "checkpoint": DeltaStateTable(
             tables.checkpoints, _CHECKPOINT_COLUMNS, spark_provider=spark_provider
@@ -117,7 +116,7 @@ def cmd_state_vacuum(args: argparse.Namespace, spark_provider: Callable | None =
     return _EXIT_OK
 
 
-def _location(text: str) -> StateLocation:
+def location_of(text: str) -> StateLocation:
     catalog, _, schema = text.rpartition(".")
     return StateLocation(schema=schema, catalog=catalog or None)
 
@@ -202,11 +201,7 @@ class _Vacuum:
         return {ref for ref in refs if ref is not None}
 
     def _drop(self, ref: StateTableRef) -> None:
-        if ref.path is not None:
-            shutil.rmtree(ref.path, ignore_errors=True)
-        else:
-            name = ".".join(f"`{part}`" for part in ref.name.split("."))
-            self.spark_provider().sql(f"DROP TABLE IF EXISTS {name}")
+        drop_data_table(ref, self.spark_provider)
 
 
 def _first(row: Mapping[str, Any], names: Sequence[str]) -> datetime | None:

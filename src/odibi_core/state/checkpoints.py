@@ -95,7 +95,7 @@ class CheckpointManager:
 
     def save(self, frame: Any, key: str, *, spark_engine: Any, step: str) -> tuple[str, int | None]:
         """Write ``frame`` (pandas or Spark) to ``key``'s table; its name and version."""
-        target, fmt = _target(self.data_table(key))
+        target, fmt = self.data_table(key).engine_target
         written = spark_engine.write(frame, WriteSpec(target, fmt, mode="overwrite"), step=step)
         return target, written.delta_version
 
@@ -108,7 +108,7 @@ class CheckpointManager:
                 f"{checkpoint.table_name}, which is no checkpoint table of state location "
                 f"{self.tables.location}; run the step again without --resume"
             )
-        source, fmt = _target(ref)
+        source, fmt = ref.engine_target
         options = {}
         if checkpoint.table_version is not None:
             options["versionAsOf"] = str(checkpoint.table_version)
@@ -138,13 +138,6 @@ class CheckpointManager:
         ]
         txn = f"odibi:checkpoint:{self.pipeline}:{identity['execution_id']}:{step}"
         self.rows.append(rows, txn_app_id=txn, txn_version=0)
-
-
-def _target(ref: StateTableRef) -> tuple[str, str]:
-    """How the engines address a data table: a local Delta path, or a catalog table."""
-    if ref.path is not None:
-        return str(ref.path), "delta"
-    return ref.name, "table"
 
 
 def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:

@@ -62,6 +62,13 @@ class StateTableRef:
     def is_catalog_table(self) -> bool:
         return self.path is None
 
+    @property
+    def engine_target(self) -> tuple[str, str]:
+        """How an engine reads or writes it: (local Delta path, "delta") or (name, "table")."""
+        if self.path is not None:
+            return str(self.path), "delta"
+        return self.name, "table"
+
     def __str__(self) -> str:
         return self.name if self.path is None else f"{self.name} (at {self.path})"
 

@@ -15,6 +15,7 @@ catalog to serialise commits. Spark is imported inside methods only, and only st
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -224,11 +225,12 @@ class DeltaStateTable:
         self,
         keys: Sequence[Mapping[str, Any]],
         *,
-        time_columns: Sequence[str],
-        before: datetime,
+        time_columns: Sequence[str] = (),
+        before: datetime | None = None,
     ) -> None:
         """Delete the rows equal to one of ``keys`` (column -> value) that were also last
-        written before ``before``: the first non-NULL of ``time_columns`` is earlier.
+        written before ``before`` (when given): the first non-NULL of ``time_columns`` is
+        earlier.
 
         Values reach SQL hex-encoded, never as their text: Delta's DELETE takes no SQL
         parameters.
@@ -236,27 +238,50 @@ class DeltaStateTable:
         self._check_columns([*time_columns, *(name for key in keys for name in key)])
         if not keys or not self.exists():
             return
-        matches = " OR ".join(
-            "(" + " AND ".join(_equals(name, value) for name, value in key.items()) + ")"
-            for key in keys
+        condition = f"({_matching(keys)})"
+        if before is not None:
+            written = "coalesce(" + ", ".join(f"`{name}`" for name in time_columns) + ")"
+            micros = (before - _EPOCH) // timedelta(microseconds=1)
+            condition += f" AND {written} < timestamp_micros({micros})"
+        self._change(
+            f"DELETE FROM {self._sql_name()} WHERE {condition}",
+            what=f"delete {len(keys)} key(s) from",
         )
-        written = "coalesce(" + ", ".join(f"`{name}`" for name in time_columns) + ")"
-        micros = (before - _EPOCH) // timedelta(microseconds=1)
-        statement = (
-            f"DELETE FROM {self._sql_name()} "
-            f"WHERE ({matches}) AND {written} < timestamp_micros({micros})"
+
+    def update(
+        self,
+        keys: Sequence[Mapping[str, Any]],
+        *,
+        increments: Mapping[str, int] | None = None,
+        now_columns: Sequence[str] = (),
+    ) -> None:
+        """In one commit, add ``increments`` to (NULL counts as 0) and set ``now_columns``
+        to the current time in the rows equal to one of ``keys`` (column -> value)."""
+        increments = dict(increments or {})
+        self._check_columns([*increments, *now_columns, *(n for key in keys for n in key)])
+        if not keys or not (increments or now_columns) or not self.exists():
+            return
+        changes = [
+            f"`{name}` = coalesce(`{name}`, 0) + {int(by)}" for name, by in increments.items()
+        ]
+        changes += [f"`{name}` = current_timestamp()" for name in now_columns]
+        self._change(
+            f"UPDATE {self._sql_name()} SET {', '.join(changes)} WHERE {_matching(keys)}",
+            what=f"update {len(keys)} key(s) of",
         )
+
+    def _change(self, statement: str, *, what: str) -> None:
+        """Run a DELETE or UPDATE under the table lock, retried on a commit conflict."""
         self._spark()  # start Spark before holding the lock others wait on
         with table_lock(self.ref.path, timeout=self._lock_timeout):
             try:
                 retry_commit_conflicts(
                     lambda: self._spark().sql(statement).collect(),
-                    what=f"a delete from state table {self.ref}",
+                    what=f"a change of state table {self.ref}",
                 )
             except Exception as exc:
                 raise StateError(
-                    f"could not delete {len(keys)} key(s) from state table {self.ref}: "
-                    f"{_first_line(exc)}"
+                    f"could not {what} state table {self.ref}: {_first_line(exc)}"
                 ) from exc
 
     # ------------------------------------------------------------------ evolving
@@ -444,12 +469,22 @@ class DeltaStateTable:
         )
 
 
+def _matching(keys: Sequence[Mapping[str, Any]]) -> str:
+    """SQL true for the rows equal to one of ``keys`` (column -> value)."""
+    return " OR ".join(
+        "(" + " AND ".join(_equals(name, value) for name, value in key.items()) + ")"
+        for key in keys
+    )
+
+
 def _equals(name: str, value: str | int | None) -> str:
     """``name = value`` in SQL; text goes in hex, so no quote in it can end the literal."""
     if value is None:
         return f"`{name}` IS NULL"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise StateError(f"a key of a state table delete must be text or a whole number: {value!r}")
+        raise StateError(
+            f"a key of a state table delete or update must be text or a whole number: {value!r}"
+        )
     if isinstance(value, int):
         return f"`{name}` = {value}"
     return f"`{name}` = decode(unhex('{value.encode('utf-8').hex()}'), 'UTF-8')"
@@ -457,6 +492,15 @@ def _equals(name: str, value: str | int | None) -> str:
 
 def _column_list(fields: Any) -> str:
     return ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in fields)
+
+
+def drop_data_table(ref: StateTableRef, spark_provider: Callable[[], SparkSession]) -> None:
+    """Remove a checkpoint, handoff or cache data table: its folder, or the catalog table."""
+    if ref.path is not None:
+        shutil.rmtree(ref.path, ignore_errors=True)
+    else:
+        name = ".".join(f"`{part}`" for part in ref.name.split("."))
+        spark_provider().sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def _save(writer: Any, ref: StateTableRef) -> None:
