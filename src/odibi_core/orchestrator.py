@@ -30,6 +30,7 @@ from odibi_core.execution.result import RunResult
 from odibi_core.execution.run import PipelineRun, RunServices, raise_on_missing_inputs
 from odibi_core.execution.runners import RunnerLayer
 from odibi_core.execution.store import DataStore, MemoryStore
+from odibi_core.state.cache import CacheManager
 from odibi_core.state.checkpoints import CheckpointManager
 from odibi_core.state.location import default_local_location
 
@@ -58,6 +59,8 @@ class RunOptions(TypedDict, total=False):
     run_id: str  # reuse a run id: this run is a rerun of it
     enable_checkpoints: bool  # keep finished steps' outputs in Delta, so a resume skips them
     resume_from: str  # a run id (or execution id): restore its checkpointed steps, run the rest
+    enable_cache: bool  # every step uses the cache (a step's cache: true/false decides first)
+    cache_by_content: bool  # the cache knows source files by a hash of their bytes
     context: RunContext  # run identity and local warehouse, as the CLI or a task sets them
     store: DataStore  # where the run's data lives (default: in memory)
     layers: Sequence[RunnerLayer]  # step runner layers, each layer(inner), outermost first
@@ -101,6 +104,8 @@ class Orchestrator:
         )
         self.attempt = self.context.attempt
         self.checkpoints = bool(options.get("enable_checkpoints") or resume_from)
+        self.enable_cache = bool(options.get("enable_cache"))
+        self.cache_by_content = bool(options.get("cache_by_content"))
         store = options.get("store")
         self.store = store if store is not None else MemoryStore()
         raise_on_missing_inputs(self.plan, self.store)
@@ -114,7 +119,9 @@ class Orchestrator:
         self.spark = options.get("spark")
         self.layers = tuple(options.get("layers", ()))
         self._executed = False
-        self._checkpoints = None
+        self._checkpoints: CheckpointManager | None = None
+        self._cache: CacheManager | None = None
+        self._state_session: Any = None
 
     @property
     def config(self) -> PipelineConfig:
@@ -160,6 +167,9 @@ class Orchestrator:
             enable_tracker=self.enable_tracker,
             layers=self.layers,
             context=self.context,
+            cache=self._cache_manager(),
+            cache_all=self.enable_cache,
+            cache_by_content=self.cache_by_content,
         )
         result = PipelineRun(self.plan, self.execution, services).execute()
         if raise_on_error and not result.success:
@@ -173,17 +183,35 @@ class Orchestrator:
         if not self.checkpoints:
             return None
         if self._checkpoints is None:
-            from odibi_core.engine.session import SessionHandle
-
-            session = SessionHandle(self.spark, warehouse=self.context.warehouse)
             self._checkpoints = CheckpointManager(
                 self.config.state or default_local_location(),
                 pipeline=self.pipeline_name,
                 run_id=self.run_id,
-                spark_provider=session.get,
+                spark_provider=self._session().get,
                 warehouse=self.context.warehouse,
             )
         return self._checkpoints
+
+    def _cache_manager(self) -> CacheManager | None:
+        """The pipeline's cache, when the run or one of its steps uses it."""
+        if not (self.enable_cache or any(step.cache for step in self.dag.steps)):
+            return None
+        if self._cache is None:
+            self._cache = CacheManager(
+                self.config.state or default_local_location(),
+                pipeline=self.pipeline_name,
+                spark_provider=self._session().get,
+                warehouse=self.context.warehouse,
+            )
+        return self._cache
+
+    def _session(self) -> Any:
+        """The session the state tables are read and written with (built when first used)."""
+        if self._state_session is None:
+            from odibi_core.engine.session import SessionHandle
+
+            self._state_session = SessionHandle(self.spark, warehouse=self.context.warehouse)
+        return self._state_session
 
 
 def _check_options(options: Mapping[str, Any]) -> None:

@@ -219,6 +219,19 @@ def _register_run(commands) -> None:
         "with an unchanged definition are restored, the rest run",
     )
     run.add_argument(
+        "--cache",
+        action="store_true",
+        help="restore every step whose definition, code and inputs are unchanged since a "
+        "cached run from the Delta cache, instead of running it (steps with cache: false "
+        "excepted; steps with cache: true always use it)",
+    )
+    run.add_argument(
+        "--cache-by-content",
+        action="store_true",
+        help="the cache knows source files by a hash of their bytes, not their size and "
+        "modification time",
+    )
+    run.add_argument(
         "--attempt",
         type=int,
         help="number of this execution within the run (default 1; a retried or repaired task's count)",
@@ -313,6 +326,8 @@ def _cmd_run(args) -> int:
         select=args.select,
         state_schema=state,
         enable_checkpoints=bool(args.checkpoints or args.run_id or args.resume),
+        enable_cache=args.cache,
+        cache_by_content=args.cache_by_content,
         **({"resume_from": args.resume} if args.resume else {}),
         context=RunContext(
             run_id=args.run_id,
@@ -321,7 +336,9 @@ def _cmd_run(args) -> int:
             task_key=args.task_key,
         ),
     )
-    _fetch_delta_jars_first(orchestrator, uses_state=state is not None, console=console)
+    _fetch_delta_jars_first(
+        orchestrator, uses_state=state is not None or args.cache, console=console
+    )
     result = orchestrator.execute()
     tracker = result.tracker
     written_ok = _write_outputs(tracker, args.lineage, args.report)
@@ -498,9 +515,16 @@ def _cmd_report(args) -> int:
     return EXIT_OK
 
 
+from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
 
-_EXTRA_COMMANDS: list = [_register_run, _register_lineage, _register_report, add_state_parser]
+_EXTRA_COMMANDS: list = [
+    _register_run,
+    _register_lineage,
+    _register_report,
+    add_state_parser,
+    add_cache_parser,
+]
 
 
 if __name__ == "__main__":  # pragma: no cover

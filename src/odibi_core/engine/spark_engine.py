@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odibi_core.core import tables
+from odibi_core.core import fingerprints, tables
 from odibi_core.core.errors import EngineError, OdibiError, PipelineConfigError
 from odibi_core.core.locations import (
     check_replaceable,
@@ -224,6 +224,22 @@ class SparkEngineContext:
             log.debug("no Delta version for %s: %s", name, exc)
             return None
         return int(rows[0][0]) if rows else None
+
+    def delta_fingerprint(self, fmt: str, target: str, *, step: str) -> str | None:
+        """Text that changes with every commit to the Delta table (or its re-creation);
+        None when it does not exist. Local tables are known from their log alone."""
+        place = self.delta_target(fmt, target, step=step)
+        local = local_disk_path(place.path) if place.path is not None else None
+        if local is not None:
+            return fingerprints.delta_fingerprint(local)
+        name = place.table or "delta.`" + str(place.path).replace("`", "``") + "`"
+        try:
+            detail = self.spark.sql(f"DESCRIBE DETAIL {name}").select("id").collect()
+            version = self._current_version(path=place.path, table=place.table)
+        except Exception as exc:  # a missing table has no fingerprint: the step runs
+            log.debug("no Delta fingerprint for %s: %s", name, exc)
+            return None
+        return f"delta:{detail[0][0]}:{version}" if detail and version is not None else None
 
     # -- writes -----------------------------------------------------------------------
 

@@ -125,18 +125,23 @@ class CheckpointLayer:
 
     def __call__(self, call: StepCall) -> StepRun:
         run = self.inner(call)
-        if run.restored_from is not None:
-            return run
+        if run.restored_from is not None and not run.kept:
+            return run  # restored from this run's own checkpoints: recorded already
         step = call.step
         entries: dict[str | None, tuple[str, int | None]] = {}
         for logical, frame in list(run.outputs.items()):
             key = step.outputs[logical]
-            if key in self.read_later:
+            if key in run.kept:  # already in a Delta table (the cache's): point there
+                entries[key] = run.kept[key]
+            elif key in self.read_later:
                 entries[key] = self._save(frame, key, step.name)
                 run.outputs[logical] = self._reread(frame, key, entries[key], call)
         if not step.output_keys:
             write = run.write
-            entries[None] = (getattr(write, "table_sql", None) or str(step.value), _version(write))
+            entries[None] = run.kept.get(None) or (
+                getattr(write, "table_sql", None) or str(step.value),
+                _version(write),
+            )
         self.checkpoints.record(
             step.name,
             entries,

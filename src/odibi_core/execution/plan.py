@@ -34,13 +34,15 @@ from odibi_core.core.write_spec import TRANSACTIONAL_FORMATS
 _DEFINITION_FIELDS = ("layer", "type", "value", "params", "inputs", "outputs", "engine")
 
 
-def step_fingerprint(step: Step) -> str:
+def step_fingerprint(step: Step, *, with_engine: bool = True) -> str:
     """A stable hash of what a step computes: equal definitions, equal fingerprints.
 
     Checkpoints, the cache and the bundle generator key on it, so it must not depend on
-    dict order, process, or Python's hash seed.
+    dict order, process, or Python's hash seed. The cache leaves the engine out: both
+    engines compute the same result.
     """
-    definition = {name: getattr(step, name) for name in _DEFINITION_FIELDS}
+    fields = _DEFINITION_FIELDS if with_engine else _DEFINITION_FIELDS[:-1]
+    definition = {name: getattr(step, name) for name in fields}
     definition["type"] = step.kind
     text = json.dumps(definition, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

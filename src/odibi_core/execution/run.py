@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from odibi_core.core.config import StateLocation
-from odibi_core.core.errors import SelectionError
+from odibi_core.core.errors import SelectionError, StateError
 from odibi_core.core.run_summary import RunSummary
 from odibi_core.core.secrets import SecretResolver
 from odibi_core.engine.log_scrubbing import ScrubbingLogFilter
 from odibi_core.events.bus import EventBus
+from odibi_core.execution.caching import CacheKeys, CacheLayer, CacheLookupLayer
 from odibi_core.execution.checkpointing import CheckpointLayer, RestoreLayer, restorable_steps
 from odibi_core.execution.context import Execution, RunContext
 from odibi_core.execution.engine_policy import EngineChooser
@@ -41,6 +42,7 @@ from odibi_core.execution.runners import (
 )
 from odibi_core.execution.store import DataStore, ReaderCount
 from odibi_core.execution.tracking_layer import TrackingLayer
+from odibi_core.state.cache import CacheManager
 from odibi_core.state.checkpoints import Checkpoint, CheckpointManager
 from odibi_core.tracking.tracker import Tracker
 
@@ -77,6 +79,9 @@ class RunServices:
     context: RunContext = RunContext()
     checkpoints: CheckpointManager | None = None  # keeps finished steps' outputs in Delta
     earlier_checkpoints: Mapping[str, list[Checkpoint]] = field(default_factory=dict)
+    cache: CacheManager | None = None  # restores steps whose cache key has an entry
+    cache_all: bool = False  # every step uses the cache, not only those with cache: true
+    cache_by_content: bool = False  # source files are known by a hash of their bytes
 
     @property
     def warehouse(self) -> Path | None:
@@ -114,6 +119,7 @@ class PipelineRun:
         events.pipeline_started(start)
         try:
             report = executor.execute()
+            self._flush_cache()
             if tracker and engines.spark_started:
                 tracker.settle()
                 tracker.release()
@@ -172,10 +178,11 @@ class PipelineRun:
         )
         resolver = SecretResolver(services.messages.secrets)
         saving, restoring = self._checkpoint_layers(engines)
-        layers: list[RunnerLayer] = [*services.layers, *saving]
+        keeping, looking_up = self._cache_layers(engines)
+        layers: list[RunnerLayer] = [*services.layers, *saving, *keeping]
         if tracker:
             layers.append(lambda inner: TrackingLayer(inner, tracker, dag=plan.dag))
-        layers.extend(restoring)
+        layers.extend([*looking_up, *restoring])
         layers.append(lambda inner: SecretLayer(inner, resolver))
         chooser = EngineChooser(
             default_engine=plan.engine,
@@ -204,6 +211,33 @@ class PipelineRun:
             )
 
         return [saving], [lambda inner: RestoreLayer(inner, checkpoints, restorable)]
+
+    def _cache_layers(self, engines: Any) -> tuple[list[RunnerLayer], list[RunnerLayer]]:
+        """Keeping (outside tracking) and looking up (inside it), when the cache is on."""
+        cache, services = self.services.cache, self.services
+        if cache is None:
+            return [], []
+        keys = CacheKeys(
+            self.plan,
+            base_dir=self.plan.config.base_dir,
+            engines=engines,
+            content=services.cache_by_content,
+        )
+        enable = services.cache_all
+
+        def keeping(inner: Any) -> CacheLayer:
+            return CacheLayer(inner, cache, keys, engines=engines, enable=enable)
+
+        return [keeping], [lambda inner: CacheLookupLayer(inner, cache, keys, enable=enable)]
+
+    def _flush_cache(self) -> None:
+        """Commit the run's new cache entries and hits; a failure costs only future hits."""
+        if self.services.cache is None:
+            return
+        try:
+            self.services.cache.flush(execution_id=self.execution.execution_id)
+        except StateError as exc:
+            log.warning("the cache entries of this run were not recorded: %s", exc)
 
     def _result(
         self, report: ExecutionReport, start: datetime, tracker: Tracker | None, spark: bool

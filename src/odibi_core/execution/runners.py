@@ -59,6 +59,9 @@ class StepRun:
     schema: list[str] = field(default_factory=list)
     # Set when the step did not run: where its outputs came from (it ends CACHED).
     restored_from: str | None = None
+    # Data key (None for a store's target) -> the Delta table and version already holding
+    # it, so a checkpoint of the same data points there instead of writing it again.
+    kept: dict[str | None, tuple[str, int | None]] = field(default_factory=dict)
 
 
 class Runs(Protocol):

@@ -1,0 +1,194 @@
+"""The cache: step outputs kept in Delta under a key of everything that decides them.
+
+An entry is one step's result under one cache key (see ``execution.caching`` for how the
+key is made): the Delta tables holding its outputs, or for a store the target and the
+version it committed. Entries are rows of ``odibi_cache``; the data sits in tables named by
+``state_table_name("cache", ...)``, never pickled. A run reads the pipeline's entries once
+when it starts, writes the data of each miss as the step finishes, and commits its new
+entries and its hits in one append and one update when it ends, so a cached run costs two
+commits, not two per step.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from odibi_core.core.config import StateLocation
+from odibi_core.core.errors import StateError
+from odibi_core.engine.base import ReadSpec, WriteSpec
+from odibi_core.state.location import (
+    CACHE_TABLE,
+    StateTableRef,
+    StateTables,
+    state_table_name,
+)
+from odibi_core.state.table import DeltaStateTable
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# ``tables`` is the JSON list of the data tables an entry owns (housekeeping drops them);
+# ``outputs`` maps each data key (``""`` for a store's target) to where it is held.
+CACHE_COLUMNS = (
+    ("key", "string"),
+    ("pipeline", "string"),
+    ("step", "string"),
+    ("tables", "string"),
+    ("outputs", "string"),
+    ("rows", "long"),
+    ("bytes", "long"),
+    ("created", "timestamp"),
+    ("last_hit", "timestamp"),
+    ("hits", "long"),
+    ("odibi_version", "string"),
+)
+STORE_OUTPUT = ""  # the data key under which a store's committed target is recorded
+
+
+@dataclass(frozen=True)
+class Held:
+    """Where one output of a cache entry is: a table (or a store's target) and its version.
+
+    ``fingerprint`` is set for a store's target: the target's state right after the commit,
+    which must still hold for the entry to be used.
+    """
+
+    table: str
+    version: int | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    pipeline: str
+    step: str
+    outputs: Mapping[str, Held]  # data key (STORE_OUTPUT for a store) -> where it is held
+    rows: int | None = None
+
+
+class CacheManager:
+    """One pipeline's cache entries under a state location."""
+
+    def __init__(
+        self,
+        location: StateLocation,
+        *,
+        pipeline: str,
+        spark_provider: Callable[[], SparkSession],
+        warehouse: str | Path | None = None,
+    ):
+        self.tables = StateTables(location, warehouse=warehouse)
+        self.pipeline = pipeline
+        self.index = DeltaStateTable(
+            self.tables.ref(CACHE_TABLE),
+            CACHE_COLUMNS,
+            spark_provider=spark_provider,
+            stats_columns=("pipeline", "key"),
+        )
+        self._lock = threading.Lock()
+        self._entries: dict[str, CacheEntry] | None = None
+        self._new: list[dict[str, Any]] = []
+        self._hits: set[str] = set()
+
+    # ------------------------------------------------------------------ lookups
+    def entries(self) -> dict[str, CacheEntry]:
+        """The pipeline's entries by key, read once (the first lookup reads the index)."""
+        with self._lock:
+            if self._entries is None:
+                rows = self.index.read({"pipeline": self.pipeline})
+                rows.sort(key=lambda row: row["created"])  # a later entry of a key wins
+                self._entries = {row["key"]: cache_entry(row) for row in rows}
+            return self._entries
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        return self.entries().get(key)
+
+    def data_table(self, key: str, data_key: str) -> StateTableRef:
+        """The Delta table that holds ``data_key`` under cache key ``key``."""
+        return state_table_name("cache", self.pipeline, f"{key}_{data_key}", location=self.tables)
+
+    # ------------------------------------------------------------------ data
+    def save(self, frame: Any, key: str, data_key: str, *, spark_engine: Any, step: str) -> Held:
+        """Write ``frame`` (pandas or Spark) to its cache table; where it now is."""
+        target, fmt = self.data_table(key, data_key).engine_target
+        written = spark_engine.write(frame, WriteSpec(target, fmt, mode="overwrite"), step=step)
+        return Held(target, written.delta_version)
+
+    def restore(self, held: Held, *, engine: Any, step: str) -> Any:
+        """The frame a cache table holds, as ``engine``'s frame (pandas or Spark)."""
+        ref = self.tables.data_table_ref(held.table)
+        if ref is None:
+            raise StateError(
+                f"step '{step}': cache entry names {held.table}, which is no cache table of "
+                f"state location {self.tables.location}; clear it with odibi cache clear "
+                f"--step {step}"
+            )
+        source, fmt = ref.engine_target
+        options = {"versionAsOf": str(held.version)} if held.version is not None else {}
+        return engine.read(ReadSpec(source, fmt, options=options), step=step)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def add(self, key: str, step: str, outputs: Mapping[str, Held], rows: int | None) -> None:
+        """Remember a new entry; ``flush`` commits it."""
+        from odibi_core import __version__
+
+        now = datetime.now(timezone.utc)
+        row = {
+            "key": key,
+            "pipeline": self.pipeline,
+            "step": step,
+            "tables": json.dumps(
+                [h.table for k, h in outputs.items() if k != STORE_OUTPUT], sort_keys=True
+            ),
+            "outputs": json.dumps(
+                {k: [h.table, h.version, h.fingerprint] for k, h in outputs.items()},
+                sort_keys=True,
+            ),
+            "rows": rows,
+            "bytes": None,
+            "created": now,
+            "last_hit": None,
+            "hits": 0,
+            "odibi_version": __version__,
+        }
+        with self._lock:
+            self._new.append(row)
+            if self._entries is not None:
+                self._entries[key] = cache_entry(row)
+
+    def hit(self, key: str) -> None:
+        with self._lock:
+            self._hits.add(key)
+
+    def flush(self, *, execution_id: str) -> None:
+        """Commit the run's new entries (one append) and its hits (one update)."""
+        with self._lock:
+            new, hits = list(self._new), sorted(self._hits)
+            self._new.clear()
+            self._hits.clear()
+        if new:
+            self.index.append(new, txn_app_id=f"odibi:cache:{execution_id}", txn_version=0)
+        if hits:
+            self.index.update(
+                [{"pipeline": self.pipeline, "key": key} for key in hits],
+                increments={"hits": 1},
+                now_columns=("last_hit",),
+            )
+
+
+def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
+    outputs = json.loads(row["outputs"] or "{}")
+    return CacheEntry(
+        key=row["key"],
+        pipeline=row["pipeline"],
+        step=row["step"],
+        outputs={k: Held(*value) for k, value in outputs.items()},
+        rows=row["rows"],
+    )
