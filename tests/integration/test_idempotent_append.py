@@ -73,3 +73,42 @@ def test_an_append_retried_three_times_leaves_one_copy_of_each_row(spark, tmp_pa
     assert [r.id for r in rows.collect()] == [1, 2, 3]
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").collect()
     assert len(history) == 1  # the three retries committed nothing
+
+
+def test_overwrite_and_merge_rerun_and_retried_after_commit_keep_one_copy(spark, tmp_path):
+    pd.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]}).to_csv(tmp_path / "in.csv", index=False)
+    read = Step(layer="ingest", name="read", value=str(tmp_path / "in.csv"), outputs={"data": "r"})
+    stores = [
+        Step(
+            layer="store",
+            name=mode,
+            value=str(tmp_path / mode),
+            params={"format": "delta", "mode": mode, **({"merge_keys": ["id"]} if merge else {})},
+            inputs={"data": "r"},
+        )
+        for mode, merge in (("overwrite", False), ("merge", True))
+    ]
+
+    class LostAfterCommit:
+        """Each store commits, then its task dies before it can report: once."""
+
+        lost: set[str] = set()
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, call):
+            run = self.inner(call)
+            if call.step.layer == "store" and call.step.name not in LostAfterCommit.lost:
+                LostAfterCommit.lost.add(call.step.name)
+                raise ConnectionError("connection to the driver lost after the commit")
+            return run
+
+    for options in ({"layers": [LostAfterCommit], "max_retries": 1, "retry_delay": 0.0}, {}):
+        result = Orchestrator(
+            steps=[read, *stores], spark=spark, run_id="same-run", pipeline_name="twice", **options
+        ).execute()
+        assert result.success, result.error
+    for mode in ("overwrite", "merge"):
+        rows = spark.read.format("delta").load(str(tmp_path / mode)).orderBy("id").collect()
+        assert [(r.id, r.v) for r in rows] == [(1, "a"), (2, "b"), (3, "c")], mode
