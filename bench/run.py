@@ -3,6 +3,7 @@ because wall-clock time on a shared machine is noisy.
 
     .venv/bin/python bench/run.py            # prints a Markdown table, writes BENCHMARKS.md
     .venv/bin/python bench/run.py --only chain   # one scenario; updates its row only
+    .venv/bin/python bench/run.py --only cache   # the example pipeline, cold vs cached
 """
 
 from __future__ import annotations
@@ -145,6 +146,68 @@ def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
     tracked_time = best_of(lambda: run(True), 5)
     untracked_time = best_of(lambda: run(False), 5)
     return tracked_time, untracked_time, jobs_of(True), jobs_of(False)
+
+
+def cached_example(rounds: int = 5) -> dict[str, list[float]]:
+    """The example pipeline on Spark: a plain run, a cold run with the cache on (every step
+    misses and is written to the cache), and the same run again (every step hits), in turn.
+
+    Each round gets a fresh warehouse, so its cold run starts with an empty cache and its
+    cached run finds the store's target as the cold run left it.
+    """
+    import shutil
+    import subprocess
+
+    from odibi_core.execution.context import RunContext
+
+    spark = get_spark()
+    measured: dict[str, list[float]] = {"plain": [], "cold": [], "cached": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        subprocess.run([sys.executable, str(ROOT / "pipelines" / "generate_data.py")], check=True)
+        shutil.copytree(ROOT / "pipelines" / "data", folder / "data")
+        shutil.copy(ROOT / "pipelines" / "customer_pipeline.yaml", folder / "pipeline.yaml")
+
+        def run(warehouse: Path, *, hits: bool = False, **options) -> float:
+            started = time.perf_counter()
+            result = Orchestrator(
+                pipeline=folder / "pipeline.yaml",
+                engine_type="spark",
+                spark=spark,
+                context=RunContext(warehouse=warehouse),
+                **options,
+            ).execute(raise_on_error=True)
+            elapsed = time.perf_counter() - started
+            executed = set(result.node_states) - set(result.cached_nodes)
+            if hits and executed:
+                raise RuntimeError(f"a fully cached run executed {sorted(executed)}")
+            return elapsed
+
+        for warm in range(2):  # JIT and class loading count against neither variant
+            run(folder / f"warm{warm}")
+            run(folder / f"warm{warm}", enable_cache=True)
+        for round_ in range(rounds):
+            measured["plain"].append(run(folder / f"plain{round_}"))
+            measured["cold"].append(run(folder / f"cache{round_}", enable_cache=True))
+            measured["cached"].append(run(folder / f"cache{round_}", hits=True, enable_cache=True))
+    return measured
+
+
+def cache_rows(measured: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:
+    plain = measured["plain"]
+    rows = []
+    for variant, label in (("cold", "cold, cache on (all miss)"), ("cached", "fully cached")):
+        ratios = [t / base for t, base in zip(measured[variant], plain, strict=True)]
+        rows.append(
+            (
+                f"example pipeline on Spark (6 steps, merge store): {label} vs no cache",
+                "run without cache",
+                f"{statistics.median(measured[variant]):.2f} s vs {statistics.median(plain):.2f} s",
+                f"{statistics.median(ratios):.2f}x the time (min {min(ratios):.2f}, "
+                f"max {max(ratios):.2f}, {len(ratios)} interleaved rounds)",
+            )
+        )
+    return rows
 
 
 CHAIN_STEPS = 200
@@ -293,9 +356,15 @@ def write_table(rows: list[tuple[str, str, str, str]], *, keep_others: bool) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["chain"], help="run one scenario, keep other rows")
-    if parser.parse_args().only == "chain":
+    parser.add_argument(
+        "--only", choices=["chain", "cache"], help="run one scenario, keep other rows"
+    )
+    only = parser.parse_args().only
+    if only == "chain":
         write_table(chain_rows(chain_overhead()), keep_others=True)
+        return
+    if only == "cache":
+        write_table(cache_rows(cached_example()), keep_others=True)
         return
     run_all()
 
@@ -333,6 +402,7 @@ def run_all() -> None:
         ),
     ]
     rows += chain_rows(chain_overhead())
+    rows += cache_rows(cached_example())
     write_table(rows, keep_others=False)
 
 
