@@ -161,6 +161,8 @@ def _pipeline(folder: Path, mode: str) -> Path:
     return path
 
 
+# About 18 s; a skipped repeated append runs by default in test_idempotent_append.py.
+@pytest.mark.slow
 def test_reusing_a_run_id_reports_the_append_as_already_committed_and_keeps_both_audits(
     spark, project, monkeypatch, capsys
 ):
@@ -198,6 +200,9 @@ def test_reusing_a_run_id_reports_the_append_as_already_committed_and_keeps_both
     assert "append already committed by run nightly-7 as version 0" in capsys.readouterr().out
 
 
+# About 30 s (three runs with audit); the undo statement runs by default over Connect
+# (tests/connect/test_pipelines_over_connect.py).
+@pytest.mark.slow
 def test_lineage_shows_the_restore_that_undoes_an_overwrite(spark, project, capsys):
     data = project / "data/events.csv"
     pipeline = _pipeline(project, "overwrite")
@@ -245,6 +250,8 @@ def _run_id(stdout: str) -> str:
     return line.split()[1].rstrip(":")
 
 
+# About 20 s; state-table evolution runs by default in tests/spark/test_state_evolution.py.
+@pytest.mark.slow
 def test_an_audit_table_of_the_earlier_layout_takes_new_rows_and_reads_back(spark, tmp_path):
     from odibi_core.state.audit import (
         AUDIT_COLUMNS,

@@ -92,6 +92,8 @@ def test_writing_an_execution_again_adds_nothing_and_a_new_execution_adds_its_ro
         store.to_lineage("run_b")
 
 
+# About 16 s; concurrent runs' audit rows run by default in test_tracker_spark.py.
+@pytest.mark.slow
 def test_four_runs_writing_at_once_to_missing_tables_leave_every_row_once(spark, tmp_path):
     store = _store(spark, tmp_path)
     assert not store.audit.exists() and not store.runs.exists()

@@ -16,6 +16,8 @@ steps:
 """
 
 
+# About 19 s (three executions with audit); unit tests pin the identity it records.
+@pytest.mark.slow
 def test_job_run_and_task_given_as_arguments_fill_the_audit_and_each_attempt_is_an_execution(
     spark, tmp_path, monkeypatch
 ):
