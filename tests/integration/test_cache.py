@@ -113,6 +113,9 @@ def test_an_identical_run_executes_zero_steps_and_the_cache_commands_show_it(
     assert _ran(third) == ["join"]  # its key is unchanged, so what follows still hits
 
 
+# About 55 s (four cached runs): make test-slow. The default suite keeps the hit path, the
+# cache commands and a re-run after a cleared entry (the test above).
+@pytest.mark.slow
 def test_a_touched_source_an_edited_step_and_a_changed_target_rerun_what_they_affect(
     spark, tmp_path
 ):
