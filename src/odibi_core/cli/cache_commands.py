@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from odibi_core.cli.state_commands import location_of
+from odibi_core.cli.state_commands import location_of, named_data_tables
 from odibi_core.state.cache import CACHE_COLUMNS, cache_entry
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA, StateTableRef, StateTables
 from odibi_core.state.table import DeltaStateTable, drop_data_table
@@ -128,12 +128,7 @@ class _Index:
 
     def named(self, rows: Sequence[Mapping[str, Any]]) -> set[StateTableRef]:
         """The cache data tables ``rows`` name (a store's target is no data table)."""
-        refs = {
-            self.tables.data_table_ref(held.table)
-            for entry in map(cache_entry, rows)
-            for held in entry.outputs.values()
-        }
-        return {ref for ref in refs if ref is not None}
+        return named_data_tables(self.tables, "cache", rows)
 
 
 def _number(value: int | None) -> str:

@@ -189,19 +189,24 @@ class _Vacuum:
         return len({ref for item in expired for ref in item.tables} - kept)
 
     def _named(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> set[StateTableRef]:
-        """The data tables of this location that ``rows`` name (never a store's target)."""
-        names = [
-            name
-            for row in rows
-            for name in (
-                [row["table_name"]] if kind == "checkpoint" else _table_names(row["tables"])
-            )
-        ]
-        refs = {self.tables.data_table_ref(name) for name in names if name}
-        return {ref for ref in refs if ref is not None}
+        return named_data_tables(self.tables, kind, rows)
 
     def _drop(self, ref: StateTableRef) -> None:
         drop_data_table(ref, self.spark_provider)
+
+
+def named_data_tables(
+    tables: StateTables, kind: str, rows: Sequence[Mapping[str, Any]]
+) -> set[StateTableRef]:
+    """The data tables of this location that checkpoint or cache ``rows`` name (never a
+    store's target)."""
+    names = [
+        name
+        for row in rows
+        for name in ([row["table_name"]] if kind == "checkpoint" else _table_names(row["tables"]))
+    ]
+    refs = {tables.data_table_ref(name) for name in names if name}
+    return {ref for ref in refs if ref is not None}
 
 
 def _first(row: Mapping[str, Any], names: Sequence[str]) -> datetime | None:

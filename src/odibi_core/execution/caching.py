@@ -27,7 +27,7 @@ from odibi_core.core.fingerprints import files_fingerprint
 from odibi_core.core.locations import local_path, locate
 from odibi_core.core.step import Step
 from odibi_core.execution.plan import RunPlan, step_fingerprint
-from odibi_core.execution.runners import Runs, StepCall, StepRun
+from odibi_core.execution.runners import Runs, StepCall, StepRun, committed_target
 from odibi_core.state.cache import STORE_OUTPUT, CacheEntry, CacheManager, Held
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,7 @@ class CacheLayer:
                     held[data_key], engine=call.engine, step=step.name
                 )
         if not step.output_keys and run.write is not None:
-            target = getattr(run.write, "table_sql", None) or str(step.value)
-            version = getattr(run.write, "delta_version", None)
+            target, version = committed_target(run, step)
             held[STORE_OUTPUT] = Held(target, version, self.keys.place_fingerprint(step))
             run.kept[None] = (target, version)
         self.cache.add(key, step.name, held, rows=run.row_count)

@@ -14,7 +14,7 @@ from typing import Any
 
 from odibi_core.core.errors import PipelineConfigError
 from odibi_core.execution.plan import RunPlan
-from odibi_core.execution.runners import Runs, StepCall, StepRun
+from odibi_core.execution.runners import Runs, StepCall, StepRun, committed_target
 from odibi_core.state.checkpoints import Checkpoint, CheckpointManager
 
 
@@ -137,11 +137,7 @@ class CheckpointLayer:
                 entries[key] = self._save(frame, key, step.name)
                 run.outputs[logical] = self._reread(frame, key, entries[key], call)
         if not step.output_keys:
-            write = run.write
-            entries[None] = run.kept.get(None) or (
-                getattr(write, "table_sql", None) or str(step.value),
-                _version(write),
-            )
+            entries[None] = run.kept.get(None) or committed_target(run, step)
         self.checkpoints.record(
             step.name,
             entries,
@@ -160,7 +156,3 @@ class CheckpointLayer:
         table, version = saved
         checkpoint = Checkpoint(call.step.name, key, table, version, "", self.execution_id)
         return self.checkpoints.restore(checkpoint, engine=call.engine, step=call.step.name)
-
-
-def _version(write: Any) -> int | None:
-    return getattr(write, "delta_version", None) if write is not None else None

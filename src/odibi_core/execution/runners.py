@@ -64,6 +64,13 @@ class StepRun:
     kept: dict[str | None, tuple[str, int | None]] = field(default_factory=dict)
 
 
+def committed_target(run: StepRun, step: Step) -> tuple[str, int | None]:
+    """A store's target (its SQL name when it is a Delta table) and the version it committed."""
+    write = run.write
+    target = getattr(write, "table_sql", None) or str(step.value)
+    return target, getattr(write, "delta_version", None) if write is not None else None
+
+
 class Runs(Protocol):
     def __call__(self, call: StepCall) -> StepRun: ...
 

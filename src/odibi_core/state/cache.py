@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.core.config import StateLocation
-from odibi_core.core.errors import StateError
-from odibi_core.engine.base import ReadSpec, WriteSpec
+from odibi_core.state.data_tables import read_frame, save_frame
 from odibi_core.state.location import (
     CACHE_TABLE,
     StateTableRef,
@@ -117,22 +116,20 @@ class CacheManager:
     # ------------------------------------------------------------------ data
     def save(self, frame: Any, key: str, data_key: str, *, spark_engine: Any, step: str) -> Held:
         """Write ``frame`` (pandas or Spark) to its cache table; where it now is."""
-        target, fmt = self.data_table(key, data_key).engine_target
-        written = spark_engine.write(frame, WriteSpec(target, fmt, mode="overwrite"), step=step)
-        return Held(target, written.delta_version)
+        ref = self.data_table(key, data_key)
+        return Held(*save_frame(ref, frame, spark_engine=spark_engine, step=step))
 
     def restore(self, held: Held, *, engine: Any, step: str) -> Any:
         """The frame a cache table holds, as ``engine``'s frame (pandas or Spark)."""
-        ref = self.tables.data_table_ref(held.table)
-        if ref is None:
-            raise StateError(
-                f"step '{step}': cache entry names {held.table}, which is no cache table of "
-                f"state location {self.tables.location}; clear it with odibi cache clear "
-                f"--step {step}"
-            )
-        source, fmt = ref.engine_target
-        options = {"versionAsOf": str(held.version)} if held.version is not None else {}
-        return engine.read(ReadSpec(source, fmt, options=options), step=step)
+        return read_frame(
+            self.tables,
+            held.table,
+            held.version,
+            engine=engine,
+            step=step,
+            what="its cache entry",
+            fix=f"clear it with odibi cache clear --step {step}",
+        )
 
     # ------------------------------------------------------------------ bookkeeping
     def add(self, key: str, step: str, outputs: Mapping[str, Held], rows: int | None) -> None:

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odibi_core.core.config import StateLocation
-from odibi_core.core.errors import StateError
-from odibi_core.engine.base import ReadSpec, WriteSpec
+from odibi_core.state.data_tables import read_frame, save_frame
 from odibi_core.state.location import (
     CHECKPOINTS_TABLE,
     StateTableRef,
@@ -95,24 +94,19 @@ class CheckpointManager:
 
     def save(self, frame: Any, key: str, *, spark_engine: Any, step: str) -> tuple[str, int | None]:
         """Write ``frame`` (pandas or Spark) to ``key``'s table; its name and version."""
-        target, fmt = self.data_table(key).engine_target
-        written = spark_engine.write(frame, WriteSpec(target, fmt, mode="overwrite"), step=step)
-        return target, written.delta_version
+        return save_frame(self.data_table(key), frame, spark_engine=spark_engine, step=step)
 
     def restore(self, checkpoint: Checkpoint, *, engine: Any, step: str) -> Any:
         """The frame a checkpoint holds, as ``engine``'s frame (pandas or Spark)."""
-        ref = self.tables.data_table_ref(checkpoint.table_name)
-        if ref is None:
-            raise StateError(
-                f"step '{step}': checkpoint of '{checkpoint.data_key}' names "
-                f"{checkpoint.table_name}, which is no checkpoint table of state location "
-                f"{self.tables.location}; run the step again without --resume"
-            )
-        source, fmt = ref.engine_target
-        options = {}
-        if checkpoint.table_version is not None:
-            options["versionAsOf"] = str(checkpoint.table_version)
-        return engine.read(ReadSpec(source, fmt, options=options), step=step)
+        return read_frame(
+            self.tables,
+            checkpoint.table_name,
+            checkpoint.table_version,
+            engine=engine,
+            step=step,
+            what=f"checkpoint of '{checkpoint.data_key}'",
+            fix="run the step again without --resume",
+        )
 
     def record(
         self, step: str, entries: Mapping[str | None, tuple[str, int | None]], **identity: str
