@@ -66,6 +66,21 @@ class Settings:
     duckdb_threads: int | None = None
     auto_max_rows: int = 1_000_000
     auto_max_bytes: int = 256 * 1024 * 1024
+    # How the pipeline becomes a Databricks job (odibi_core.bundle); a local run ignores them.
+    group_by: GroupBy = "step"  # tasks: one per step, per same-engine chain, per layer
+    checkpoint: CheckpointPolicy = "handoffs"  # in a job task: handoffs only, or all outputs
+    compute: JobCompute = "clusters"  # job clusters per task class, or serverless
+    task_compute: dict = field(default_factory=dict)  # task key or step -> pandas | spark
+    cluster: dict = field(default_factory=dict)  # spark_version, node_type_id, workers...
+    timeout_seconds: int | None = None  # the job's limit (null: none)
+    email_on_failure: tuple[str, ...] = ()
+
+
+GroupBy = Literal["step", "chain", "layer"]
+CheckpointPolicy = Literal["handoffs", "all"]
+JobCompute = Literal["clusters", "serverless"]
+TaskCompute = Literal["pandas", "spark"]
+CLUSTER_KEYS = ("spark_version", "node_type_id", "min_workers", "max_workers", "data_security_mode")
 
 
 # How the tracker samples a Spark output: "cheap" only where it reads one file split,
@@ -431,7 +446,9 @@ _SETTINGS_MINIMUMS = {
     "duckdb_threads": (1, "1 or more, or null for DuckDB's default"),
     "auto_max_rows": (0, "0 or more"),
     "auto_max_bytes": (0, "0 or more"),
+    "timeout_seconds": (1, "1 or more, or null for no limit"),
 }
+_SETTINGS_WORDS = {"group_by": GroupBy, "checkpoint": CheckpointPolicy, "compute": JobCompute}
 
 
 def _settings_problems(settings: Settings, where: str, section: str = "settings") -> list[str]:
@@ -442,6 +459,33 @@ def _settings_problems(settings: Settings, where: str, section: str = "settings"
         too_small = value is not None and (value <= 0 if key == "hook_timeout" else value < minimum)
         if too_small:
             problems.append(f"{where}: {section}.{key} must be {expected}, got {value!r}")
+    for key, words in _SETTINGS_WORDS.items():
+        if getattr(settings, key) not in get_args(words):
+            allowed = ", ".join(get_args(words))
+            problems.append(
+                f"{where}: {section}.{key} must be one of {allowed}, got {getattr(settings, key)!r}"
+            )
+    return problems + _job_settings_problems(settings, f"{where}: {section}")
+
+
+def _job_settings_problems(settings: Settings, where: str) -> list[str]:
+    problems = [
+        f"{where}.task_compute.{name} must be pandas or spark, got {value!r}"
+        for name, value in settings.task_compute.items()
+        if value not in get_args(TaskCompute)
+    ]
+    problems += [
+        f"{where}.cluster: unknown key '{key}'{did_you_mean(str(key), CLUSTER_KEYS)}"
+        for key in settings.cluster
+        if key not in CLUSTER_KEYS
+    ]
+    workers = [settings.cluster.get(k) for k in ("min_workers", "max_workers")]
+    if any(w is not None and (not isinstance(w, int) or w < 0) for w in workers):
+        problems.append(f"{where}.cluster: min_workers and max_workers must be 0 or more")
+    elif None not in workers and workers[0] > workers[1]:
+        problems.append(
+            f"{where}.cluster: min_workers {workers[0]} is above max_workers {workers[1]}"
+        )
     return problems
 
 
