@@ -516,6 +516,7 @@ def _cmd_report(args) -> int:
 
 
 from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - registered below
+from odibi_core.cli.jobs_commands import add_jobs_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
 
 _EXTRA_COMMANDS: list = [
@@ -524,6 +525,7 @@ _EXTRA_COMMANDS: list = [
     _register_report,
     add_state_parser,
     add_cache_parser,
+    add_jobs_parser,
 ]
 
 
