@@ -515,6 +515,7 @@ def _cmd_report(args) -> int:
     return EXIT_OK
 
 
+from odibi_core.cli.bundle_commands import add_bundle_parser  # noqa: E402 - registered below
 from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - registered below
 from odibi_core.cli.jobs_commands import add_jobs_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
@@ -526,6 +527,7 @@ _EXTRA_COMMANDS: list = [
     add_state_parser,
     add_cache_parser,
     add_jobs_parser,
+    add_bundle_parser,
 ]
 
 
