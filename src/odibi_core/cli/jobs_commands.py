@@ -82,7 +82,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     params = _params(args.param)
     _check_positive(args, "poll_seconds")
     jobs = _Jobs.connect(args.profile)
-    job = _job(jobs, args)
+    job = _job(jobs, args, args.pipeline)
     jobs.check_parameters(job, params)
     run = jobs.run_now(job, params)
     print(f"started run {run.run_id} of {job.describe()}")
@@ -100,8 +100,7 @@ def cmd_jobs_status(args: argparse.Namespace) -> int:
         print(f"run {run.run_id} of job {run.job_id}")
         _print_run(run)
         return _EXIT_OK
-    args.pipeline = args.subject
-    job = _job(jobs, args)
+    job = _job(jobs, args, args.subject)
     runs = jobs.latest_runs(job, args.limit)
     if not runs:
         print(f"{job.describe()} has no runs yet; start one with `odibi jobs run {args.subject}`")
@@ -131,10 +130,16 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
     return _report_end(_follow(jobs, run.run_id, args.poll_seconds, repair_id))
 
 
-def _job(jobs: _Jobs, args: argparse.Namespace) -> DeployedJob:
-    if args.job_id is not None:
-        return jobs.job(args.job_id)
-    return jobs.find_job(_pipeline_name(args.pipeline), args.target)
+def _job(jobs: _Jobs, args: argparse.Namespace, pipeline: str) -> DeployedJob:
+    name = _pipeline_name(pipeline)
+    if args.job_id is None:
+        return jobs.find_job(name, args.target)
+    job = jobs.job(args.job_id)
+    if job.pipeline != name:
+        raise WorkspaceConfigError(
+            f"--job-id {args.job_id}: {job.describe()} runs pipeline '{job.pipeline}', not '{name}'"
+        )
+    return job
 
 
 def _pipeline_name(text: str) -> str:
@@ -148,8 +153,8 @@ def _pipeline_name(text: str) -> str:
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
-    split = [pair.partition("=") for pair in pairs]
-    bad = [key + sep + value for key, sep, value in split if not sep or not key.strip()]
+    split = {pair: pair.partition("=") for pair in pairs}
+    bad = [pair for pair, (key, sep, _) in split.items() if not sep or not key.strip()]
     if bad:
         raise WorkspaceConfigError(
             [
@@ -157,7 +162,7 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
                 for pair in bad
             ]
         )
-    return {key.strip(): value for key, _, value in split}
+    return {key.strip(): value for key, _, value in split.values()}
 
 
 def _check_positive(args: argparse.Namespace, name: str) -> None:
@@ -193,9 +198,11 @@ def _report_end(run: JobRun) -> int:
         print(f"run {run.run_id} succeeded ({state})")
         return _EXIT_OK
     print(f"run {run.run_id} did not succeed ({state}{_message(run.message)})")
-    for task in run.failed_tasks():
+    failed = run.failed_tasks()
+    for task in failed:
         print(f"  {task.task_key}: {task.result} (attempt {task.attempt}){_message(task.message)}")
-    print(f"rerun its failed tasks with: odibi jobs repair {run.run_id}")
+    if failed:
+        print(f"rerun its failed tasks with: odibi jobs repair {run.run_id}")
     return _EXIT_FAILED
 
 

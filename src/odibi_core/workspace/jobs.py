@@ -178,6 +178,16 @@ class WorkspaceJobs:
     def __init__(self, client: Any):
         self._jobs = client.jobs
         self.host: str = client.config.host
+        self._error_status: int | None = None
+        # The SDK's errors keep the HTTP status only as their class, which it sometimes
+        # overrides (a 400 "Run 1 does not exist" is a NotFound): note the status itself.
+        session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+        if session is not None:
+            session.hooks["response"].append(self._note_status)
+
+    def _note_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        if not response.ok:
+            self._error_status = response.status_code
 
     @classmethod
     def connect(cls, profile: str | None = None) -> WorkspaceJobs:
@@ -299,12 +309,14 @@ class WorkspaceJobs:
         """Turn the SDK's failures into one line naming the host and the HTTP status."""
         from databricks.sdk.errors import DatabricksError
 
+        self._error_status = None
         try:
             yield
         except DatabricksError as exc:
-            raise WorkspaceError(
-                f"{what}: {self.host} answered {_http_status(exc)}: {_first_line(exc)}"
-            ) from exc
+            status = _http_status(exc, self._error_status)
+            # The SDK appends its configuration to a 401 or 403; the message is enough here.
+            message = _first_line(exc).split(" Config: ")[0]
+            raise WorkspaceError(f"{what}: {self.host} answered {status}: {message}") from exc
         except OSError as exc:  # refused, DNS, TLS, or the SDK's retries ran out
             raise WorkspaceError(f"{what}: cannot reach {self.host}: {_first_line(exc)}") from exc
 
@@ -388,12 +400,13 @@ def _word(value: Any) -> str | None:
     return getattr(value, "value", value)
 
 
-def _http_status(exc: Any) -> str:
-    """``HTTP 403 PERMISSION_DENIED``: the SDK's error classes stand for the status codes."""
+def _http_status(exc: Any, code: int | None) -> str:
+    """``HTTP 403 PERMISSION_DENIED``; without the noted status, the one the error's class means."""
     from databricks.sdk.errors.platform import STATUS_CODE_MAPPING
 
-    codes = {error_class: code for code, error_class in STATUS_CODE_MAPPING.items()}
-    code = next((codes[c] for c in type(exc).__mro__ if c in codes), None)
+    if code is None:
+        codes = {error_class: code for code, error_class in STATUS_CODE_MAPPING.items()}
+        code = next((codes[c] for c in type(exc).__mro__ if c in codes), None)
     status = f"HTTP {code}" if code else "an HTTP error"
     return f"{status} {exc.error_code}" if exc.error_code else status
 
