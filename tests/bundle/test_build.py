@@ -4,11 +4,13 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
+from odibi_core.bundle.jobs import BundleVariables
 from odibi_core.bundle.tasks import RECORD_RUN_TASK, plan_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +118,12 @@ def test_every_variable_the_job_uses_is_declared_with_a_value(built):
         "max_workers",
     }
     assert used <= set(output["variables"])
+
+
+def test_every_variable_a_job_may_use_has_a_default():
+    declared = yaml.safe_load((ROOT / "databricks.yml").read_text())["variables"]
+    for field in fields(BundleVariables):
+        assert declared[field.name].get("default") is not None, field.name
 
 
 def test_prod_runs_as_the_service_principal_under_a_shared_root():

@@ -11,7 +11,6 @@ from odibi_core.bundle.jobs import (
     ENTRY_POINT,
     PACKAGE_NAME,
     PYTHON_WHEEL,
-    SERVERLESS_ENVIRONMENT_VERSION,
     job_for,
     task_parameters,
     workspace_pipeline_path,
@@ -222,7 +221,7 @@ def test_serverless_uses_one_environment_holding_the_wheel_and_no_clusters(examp
             "environment_key": "default",
             "spec": {
                 "dependencies": ["dist/*.whl"],
-                "environment_version": SERVERLESS_ENVIRONMENT_VERSION,
+                "environment_version": "${var.environment_version}",
             },
         }
     ]

@@ -41,7 +41,6 @@ __all__ = [
     "ENTRY_POINT",
     "PACKAGE_NAME",
     "PYTHON_WHEEL",
-    "SERVERLESS_ENVIRONMENT_VERSION",
     "STATE_SCHEMA",
     "BundleVariables",
     "job_for",
@@ -53,7 +52,6 @@ PACKAGE_NAME = "odibi_core"  # the wheel's distribution name, as the tasks impor
 ENTRY_POINT = "odibi-task"  # [project.scripts] of pyproject.toml
 STATE_SCHEMA = "${var.catalog}.${var.schema}"  # resolved by the CLI at deploy time
 ENVIRONMENT_KEY = "default"
-SERVERLESS_ENVIRONMENT_VERSION = "4"
 DEFAULT_DATA_SECURITY_MODE = "SINGLE_USER"
 
 # The wheel, relative to the directory the Databricks CLI resolves it against. A job
@@ -84,6 +82,7 @@ class BundleVariables:
     node_type_id: Variable[str]
     min_workers: Variable[int]
     max_workers: Variable[int]
+    environment_version: Variable[str]  # of the serverless environment
 
 
 def job_for(config: PipelineConfig, *, pipeline_path: str, wheel: str = PYTHON_WHEEL) -> Job:
@@ -259,7 +258,9 @@ def _access_mode(chosen: Mapping[str, Any], config: PipelineConfig) -> DataSecur
 def _environment(wheel: str) -> JobEnvironment:
     return JobEnvironment(
         environment_key=ENVIRONMENT_KEY,
-        spec=Environment(environment_version=SERVERLESS_ENVIRONMENT_VERSION, dependencies=[wheel]),
+        spec=Environment(
+            environment_version=BundleVariables.environment_version, dependencies=[wheel]
+        ),
     )
 
 
