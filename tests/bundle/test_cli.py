@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import odibi_core.bundle
+from odibi_core.bundle.jobs import job_for
 from odibi_core.bundle.tasks import RECORD_RUN_TASK
 from odibi_core.cli import main
 from tests.bundle.conftest import EXAMPLE
@@ -32,11 +33,15 @@ def bundle(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_render_prints_the_bundles_jobs_as_yaml(capsys):
+def test_render_prints_the_bundles_jobs_as_yaml(capsys, example):
     assert main(["bundle", "render"]) == 0
     document = yaml.safe_load(capsys.readouterr().out)
     job = document["resources"]["jobs"]["customer_pipeline"]
+    assert job == job_for(example, pipeline_path=EXAMPLE).as_dict()
     assert [t["task_key"] for t in job["tasks"]] == EXAMPLE_TASKS
+    # For a reader: the name first, each task's key first.
+    assert next(iter(job)) == "name"
+    assert {next(iter(task)) for task in job["tasks"]} == {"task_key"}
     assert job["tags"]["odibi_pipeline"] == "customer_pipeline"
     assert job["tasks"][0]["libraries"] == [{"whl": "dist/*.whl"}]
     params = job["tasks"][0]["python_wheel_task"]["parameters"]
