@@ -7,7 +7,7 @@ result["success"]; result["tracker"].export_lineage("lineage.json")
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from odibi_core.core.config import (
@@ -63,6 +63,8 @@ class RunOptions(TypedDict, total=False):
     cache_by_content: bool  # the cache knows source files by a hash of their bytes
     context: RunContext  # run identity and local warehouse, as the CLI or a task sets them
     store: DataStore  # where the run's data lives (default: in memory)
+    checkpoint_keys: Collection[str]  # data keys checkpoints keep (default: those read later)
+    record_run: bool  # write the run's row to odibi_runs (a job task leaves it to the job)
     layers: Sequence[RunnerLayer]  # step runner layers, each layer(inner), outermost first
 
 
@@ -118,6 +120,8 @@ class Orchestrator:
         self.enable_tracker = enable_tracker
         self.spark = options.get("spark")
         self.layers = tuple(options.get("layers", ()))
+        self.checkpoint_keys = _key_set(options.get("checkpoint_keys"))
+        self.record_run = options.get("record_run", True)
         self._executed = False
         self._checkpoints: CheckpointManager | None = None
         self._cache: CacheManager | None = None
@@ -155,7 +159,8 @@ class Orchestrator:
         self._executed = True
         checkpoints = self._checkpoint_manager()
         earlier = checkpoints.earlier() if checkpoints is not None else {}
-        self.attempt = max(self.attempt, next_attempt(self.run_id, earlier))
+        if self.context.execution_token is None:  # a job's tasks keep the attempt given
+            self.attempt = max(self.attempt, next_attempt(self.run_id, earlier))
         services = RunServices(
             checkpoints=checkpoints,
             earlier_checkpoints=earlier,
@@ -170,6 +175,8 @@ class Orchestrator:
             cache=self._cache_manager(),
             cache_all=self.enable_cache,
             cache_by_content=self.cache_by_content,
+            checkpoint_keys=self.checkpoint_keys,
+            record_run=self.record_run,
         )
         result = PipelineRun(self.plan, self.execution, services).execute()
         if raise_on_error and not result.success:
@@ -214,6 +221,10 @@ class Orchestrator:
         return self._state_session
 
 
+def _key_set(keys: Collection[str] | None) -> frozenset[str] | None:
+    return frozenset(keys) if keys is not None else None
+
+
 def _check_options(options: Mapping[str, Any]) -> None:
     known = RunOptions.__annotations__
     for name in options:
@@ -234,7 +245,7 @@ def _plan_of(
         engine=engine_type,
         settings=settings,
         tracker=options.get("tracker_settings"),
-        state=_state_location(options.get("state_schema")),
+        state=state_location_of(options.get("state_schema")),
         pipeline_name=options.get("pipeline_name"),
     )
 
@@ -262,7 +273,7 @@ def _config_of(
     )
 
 
-def _state_location(value: str | StateLocation | None) -> StateLocation | None:
+def state_location_of(value: str | StateLocation | None) -> StateLocation | None:
     if value is None or isinstance(value, StateLocation):
         return value
     parts = value.split(".")

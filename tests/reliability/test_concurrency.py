@@ -52,7 +52,7 @@ def _target(spark, warehouse: Path) -> pd.DataFrame:
 @pytest.mark.slow  # four JVMs at once: runs under `make test-slow` and `make stress`
 @pytest.mark.spark
 def test_four_processes_and_eight_threads_at_once(spark, tmp_path, monkeypatch):
-    from odibi_core.orchestrator import _state_location
+    from odibi_core.orchestrator import state_location_of
     from odibi_core.state.audit import AuditStore
 
     pipeline = _example(tmp_path)
@@ -93,7 +93,7 @@ def test_four_processes_and_eight_threads_at_once(spark, tmp_path, monkeypatch):
         run_ids.add(match.group(1))
 
     store = AuditStore(
-        _state_location("odibi_state"), spark_provider=lambda: spark, warehouse=shared
+        state_location_of("odibi_state"), spark_provider=lambda: spark, warehouse=shared
     )
     runs = store.runs.read()
     assert len(runs) == PROCESSES + THREADS and {r["status"] for r in runs} == {"SUCCESS"}

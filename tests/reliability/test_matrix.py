@@ -199,7 +199,7 @@ def test_bad_input_is_refused_and_writes_nothing(case, tmp_path, monkeypatch, ca
 def test_bad_input_on_spark_is_refused_and_writes_nothing(
     case, spark, tmp_path, monkeypatch, capsys
 ):
-    from odibi_core.orchestrator import _state_location
+    from odibi_core.orchestrator import state_location_of
     from odibi_core.state.audit import AuditStore
 
     folder = tmp_path / "work"
@@ -210,7 +210,7 @@ def test_bad_input_on_spark_is_refused_and_writes_nothing(
     code, out, err = cli(capsys, *argv_of(case, state=True), "--state-schema", schema)
     check(case, code, out, err, before, _outside_delta_data(listing(folder)))
     assert delta_versions(folder / "out" / "t") == []
-    runs = AuditStore(_state_location(schema), spark_provider=lambda: spark).runs.read()
+    runs = AuditStore(state_location_of(schema), spark_provider=lambda: spark).runs.read()
     assert "SUCCESS" not in [r["status"] for r in runs], runs
 
 

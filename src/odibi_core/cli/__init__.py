@@ -426,10 +426,10 @@ def _lineage_from_state(
     state_schema: str, run_id: str | None, execution: str | None = None
 ) -> dict:
     from odibi_core.engine.session import get_spark
-    from odibi_core.orchestrator import _state_location
+    from odibi_core.orchestrator import state_location_of
     from odibi_core.state.audit import AuditStore
 
-    store = AuditStore(_state_location(state_schema), spark_provider=get_spark)
+    store = AuditStore(state_location_of(state_schema), spark_provider=get_spark)
     run_id = run_id or store.latest_run_id()
     if run_id is None:
         raise OdibiError(
@@ -517,8 +517,10 @@ def _cmd_report(args) -> int:
 
 from odibi_core.cli.bundle_commands import add_bundle_parser  # noqa: E402 - registered below
 from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - registered below
+from odibi_core.cli.job_run import add_job_run_parser  # noqa: E402 - registered below
 from odibi_core.cli.jobs_commands import add_jobs_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
+from odibi_core.cli.task import add_task_parser  # noqa: E402 - registered below
 
 _EXTRA_COMMANDS: list = [
     _register_run,
@@ -528,6 +530,8 @@ _EXTRA_COMMANDS: list = [
     add_cache_parser,
     add_jobs_parser,
     add_bundle_parser,
+    add_task_parser,
+    add_job_run_parser,
 ]
 
 

@@ -115,13 +115,19 @@ class CheckpointLayer:
         plan: RunPlan,
         engines: Any,
         execution_id: str,
+        keys: frozenset[str] | None = None,
     ):
         self.inner = inner
         self.checkpoints = checkpoints
         self.plan = plan
         self.engines = engines
         self.execution_id = execution_id
-        self.read_later = frozenset(key for step in plan.dag.steps for key in step.input_keys)
+        # By default what a later step of the plan reads; a job task keeps its handoffs.
+        self.read_later = (
+            keys
+            if keys is not None
+            else frozenset(key for step in plan.dag.steps for key in step.input_keys)
+        )
 
     def __call__(self, call: StepCall) -> StepRun:
         run = self.inner(call)

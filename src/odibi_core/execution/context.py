@@ -30,7 +30,8 @@ class RunContext:
     execution's number within the run (a retried or repaired task passes its count).
     ``job_id`` and ``task_key``: the Databricks job and task, which a wheel task only gets
     as parameters (``{{job.id}}``, ``{{task.name}}``). ``warehouse``: where local tables and
-    state live (default ``.odibi/warehouse``).
+    state live (default ``.odibi/warehouse``). ``execution_token``: shared by the processes
+    of one execution (a job's tasks); by default each execution makes its own.
     """
 
     run_id: str | None = None
@@ -38,6 +39,8 @@ class RunContext:
     warehouse: Path | None = None
     job_id: str | None = None
     task_key: str | None = None
+    # The tasks of one job execution share it, so their audit rows read back as one run.
+    execution_token: str | None = None
 
     def resolved_run_id(self) -> str:
         return self.run_id or os.environ.get("ODIBI_RUN_ID") or new_run_id()

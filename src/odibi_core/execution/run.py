@@ -82,6 +82,8 @@ class RunServices:
     cache: CacheManager | None = None  # restores steps whose cache key has an entry
     cache_all: bool = False  # every step uses the cache, not only those with cache: true
     cache_by_content: bool = False  # source files are known by a hash of their bytes
+    checkpoint_keys: frozenset[str] | None = None  # data keys kept (default: those read later)
+    record_run: bool = True  # a job task writes its steps' audit rows only
 
     @property
     def warehouse(self) -> Path | None:
@@ -145,6 +147,7 @@ class PipelineRun:
             execution_id=self.execution.execution_id,
             settings=self.plan.config.tracker,
             redactor=self.services.messages.redactor,
+            execution_token=self.services.context.execution_token,
         )
 
     def _executor(self, engines: Any, tracker: Tracker | None, events: EventObserver):
@@ -207,7 +210,12 @@ class PipelineRun:
 
         def saving(inner: Any) -> CheckpointLayer:
             return CheckpointLayer(
-                inner, checkpoints, plan=self.plan, engines=engines, execution_id=execution_id
+                inner,
+                checkpoints,
+                plan=self.plan,
+                engines=engines,
+                execution_id=execution_id,
+                keys=self.services.checkpoint_keys,
             )
 
         return [saving], [lambda inner: RestoreLayer(inner, checkpoints, restorable)]
@@ -309,7 +317,9 @@ def record_in_state(
             warehouse=services.warehouse,
         )
         identity = services.context.databricks_identity(databricks_context())
-        store.write_lineage(tracker.to_lineage(), databricks=identity)
+        store.write_lineage(
+            tracker.to_lineage(), databricks=identity, with_run_row=services.record_run
+        )
     except Exception as exc:  # noqa: BLE001 - the data is written; losing audit rows is reported, not fatal
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = (

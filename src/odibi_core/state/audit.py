@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -244,9 +245,17 @@ class AuditStore:
     # ------------------------------------------------------------------ writing
 
     def write_lineage(
-        self, lineage: Mapping[str, Any], databricks: Mapping[str, Any] | None = None
+        self,
+        lineage: Mapping[str, Any],
+        databricks: Mapping[str, Any] | None = None,
+        *,
+        with_run_row: bool = True,
     ) -> None:
-        """Store one run execution's lineage. ``databricks`` defaults to the environment's."""
+        """Store one run execution's lineage. ``databricks`` defaults to the environment's.
+
+        A job task writes its steps' rows only (``with_run_row=False``): the job's last task
+        writes the run row of the execution, once every task is done.
+        """
         databricks = databricks_context() if databricks is None else databricks
         run_row = run_row_from_lineage(lineage, databricks=databricks)
         step_rows = [
@@ -261,7 +270,10 @@ class AuditStore:
             )
             for step in lineage.get("steps") or []
         ]
-        self.write_run(run_row, step_rows)
+        if with_run_row:
+            self.write_run(run_row, step_rows)
+        else:
+            self.write_steps(step_rows, writer=secrets.token_hex(8))
 
     def write_run(self, run_row: Mapping[str, Any], step_rows: Sequence[Mapping[str, Any]]) -> None:
         """Append one run row and its step rows, once: a retry for the same execution is a no-op.
@@ -294,6 +306,18 @@ class AuditStore:
         self.audit.append(step_rows, txn_app_id=f"odibi:audit:{suffix}", txn_version=0)
         faults.reached("audit_write")  # ODIBI_FAULT=kill_during:audit_write
         self.runs.append([run_row], txn_app_id=f"odibi:runs:{suffix}", txn_version=0)
+
+    def write_steps(self, step_rows: Sequence[Mapping[str, Any]], *, writer: str) -> None:
+        """Append a job task's step rows. The tasks (and a retried task) of one execution
+        share its execution id and token, so ``writer``, unique to the writing process,
+        keeps their appends apart."""
+        if not step_rows:
+            return
+        first = step_rows[0]
+        key = f"{first['execution_id']}#{first.get('execution_token')}"
+        task = first.get("databricks_task_key") or ""
+        txn = f"odibi:audit:{key}:{task}:{writer}"
+        self.audit.append(step_rows, txn_app_id=txn, txn_version=0)
 
     # ------------------------------------------------------------------ reading
 

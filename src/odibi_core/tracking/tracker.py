@@ -138,6 +138,7 @@ class Tracker:
         execution_id: str | None = None,
         settings: TrackerSettings | None = None,
         redactor: Redactor | None = None,
+        execution_token: str | None = None,
     ):
         self.pipeline_name = pipeline_name
         self.run_id = run_id
@@ -145,7 +146,7 @@ class Tracker:
         # Unique to this execution even when a new process reuses the run id (its attempt
         # starts at 1 again): the audit's idempotency key includes it. Kept in the lineage,
         # so a retried audit write of the same execution stays a no-op.
-        self.execution_token = secrets.token_hex(8)
+        self.execution_token = execution_token or secrets.token_hex(8)
         self.settings = settings or TrackerSettings()
         self.redactor = redactor or Redactor(self.settings.redact_columns)
         self.start_time: datetime | None = None
