@@ -65,6 +65,7 @@ class RunOptions(TypedDict, total=False):
     store: DataStore  # where the run's data lives (default: in memory)
     checkpoint_keys: Collection[str]  # data keys checkpoints keep (default: those read later)
     record_run: bool  # write the run's row to odibi_runs (a job task leaves it to the job)
+    transient_retries_only: bool  # retry in process only errors known to be transient
     layers: Sequence[RunnerLayer]  # step runner layers, each layer(inner), outermost first
 
 
@@ -120,8 +121,7 @@ class Orchestrator:
         self.enable_tracker = enable_tracker
         self.spark = options.get("spark")
         self.layers = tuple(options.get("layers", ()))
-        self.checkpoint_keys = _key_set(options.get("checkpoint_keys"))
-        self.record_run = options.get("record_run", True)
+        self.checkpoint_keys, self.record_run, self.transient_only = _job_task_options(options)
         self._executed = False
         self._checkpoints: CheckpointManager | None = None
         self._cache: CacheManager | None = None
@@ -177,6 +177,7 @@ class Orchestrator:
             cache_by_content=self.cache_by_content,
             checkpoint_keys=self.checkpoint_keys,
             record_run=self.record_run,
+            transient_retries_only=self.transient_only,
         )
         result = PipelineRun(self.plan, self.execution, services).execute()
         if raise_on_error and not result.success:
@@ -221,8 +222,14 @@ class Orchestrator:
         return self._state_session
 
 
-def _key_set(keys: Collection[str] | None) -> frozenset[str] | None:
-    return frozenset(keys) if keys is not None else None
+def _job_task_options(options: Mapping[str, Any]) -> tuple[frozenset[str] | None, bool, bool]:
+    """What a job task runs differently: the keys it keeps, no run row, fewer retries."""
+    keys = options.get("checkpoint_keys")
+    return (
+        frozenset(keys) if keys is not None else None,
+        bool(options.get("record_run", True)),
+        bool(options.get("transient_retries_only")),
+    )
 
 
 def _check_options(options: Mapping[str, Any]) -> None:

@@ -37,7 +37,7 @@ def test_the_wheel_declares_the_entry_point_every_task_calls(built_wheel):
     assert ENTRY_POINT == "odibi-task"
     target = entry_points["console_scripts"][ENTRY_POINT]
     module, _, function = target.partition(":")
-    assert (module, function) == ("odibi_core.cli.task", "main")
+    assert (module, function) == ("odibi_core.cli", "task_main")
     # Imported from the wheel itself (zipimport), not from the source tree.
     probe = (
         f"import sys; sys.path.insert(0, {str(built_wheel)!r}); import {module} as m; "

@@ -227,3 +227,19 @@ def test_an_observer_or_exit_error_fails_the_step_not_the_run():
     assert report.states == {"a": NodeState.FAILED, "b": NodeState.FAILED, "c": NodeState.SKIPPED}
     assert isinstance(report.errors["b"], SystemExit)
     assert str(report.errors["a"]) == "hook broke"
+
+
+@pytest.mark.parametrize(
+    "error, attempts, state",
+    [(RuntimeError, 1, NodeState.FAILED), (ConnectionError, 3, NodeState.SUCCESS)],
+)
+def test_a_job_task_retries_in_process_only_errors_known_to_be_transient(error, attempts, state):
+    """In a job task an error of unknown kind is left to the task's own retries."""
+    dag = DAGBuilder(chain(("a", []))).build()
+    report = DAGExecutor(
+        dag,
+        Runner(failures={"a": 2}, error=error),
+        Recorder(),
+        retry=RetryPolicy(max_retries=2, retry_delay=0.01, transient_only=True),
+    ).execute()
+    assert (report.states["a"], report.attempts["a"]) == (state, attempts)

@@ -204,5 +204,5 @@ def entry_point_command() -> Sequence[str]:
     return [
         sys.executable,
         "-c",
-        "import sys; from odibi_core.cli.task import main; sys.exit(main())",
+        "import sys; from odibi_core.cli import task_main; sys.exit(task_main())",
     ]

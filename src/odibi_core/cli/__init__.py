@@ -16,12 +16,19 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from odibi_core.cli.arguments import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    parse_params,
+)
 from odibi_core.core.errors import OdibiError, PipelineConfigError
 from odibi_core.core.step_table import Column, step_table
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+_parse_params = parse_params  # the name the commands here and the tests use
 LINEAGE_COLUMNS: tuple[Column, ...] = (
     "step",
     "layer",
@@ -34,6 +41,14 @@ LINEAGE_COLUMNS: tuple[Column, ...] = (
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: the run stops the way Ctrl-C stops it."""
+
+
+def task_main(argv: Sequence[str] | None = None) -> int:
+    """``odibi-task``, the wheel entry point of job tasks: ``odibi task`` with the same
+    errors, signals and ``--debug``."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = ["--debug"] if "--debug" in arguments else []
+    return main([*debug, "task", *(a for a in arguments if a != "--debug")])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,18 +257,6 @@ def _register_run(commands) -> None:
         "--quiet", action="store_true", help="plain log lines instead of the live view"
     )
     run.set_defaults(handler=_cmd_run)
-
-
-def _parse_params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PipelineConfigError(
-                f"--param {pair!r} must be KEY=VALUE, e.g. --param run_date=2024-05-01"
-            )
-        params[key.strip()] = value
-    return params
 
 
 def _check_run_counts(args) -> None:

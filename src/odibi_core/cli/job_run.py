@@ -38,7 +38,7 @@ def add_job_run_parser(commands) -> None:
 
 def _cmd_job_run(args) -> int:
     from odibi_core.bundle.local_job import LocalJobRun
-    from odibi_core.cli import EXIT_FAILED, EXIT_OK, _parse_params
+    from odibi_core.cli.arguments import EXIT_FAILED, EXIT_OK, parse_params
     from odibi_core.core.config import load_pipeline
     from odibi_core.core.errors import PipelineConfigError
     from odibi_core.core.tables import default_warehouse
@@ -61,7 +61,7 @@ def _cmd_job_run(args) -> int:
         run_id=args.repair or args.run_id or new_run_id(),
         jobs_dir=warehouse.parent / "jobs",
         state_schema=args.state_schema or _schema_of(config) or DEFAULT_STATE_SCHEMA,
-        params=_parse_params(args.param),
+        params=parse_params(args.param),
         max_parallel=args.max_parallel,
         environment={"ODIBI_WAREHOUSE": str(warehouse)},
     )

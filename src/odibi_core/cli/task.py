@@ -1,4 +1,4 @@
-"""``odibi-task``: the wheel entry point every task of a generated job calls.
+"""``odibi task`` (the wheel entry point ``odibi-task``): what every task of a job calls.
 
     odibi-task --pipeline P --task KEY --run-id {{job.run_id}} --repair-count {{job.repair_count}}
                --job-id {{job.id}} --state-schema catalog.schema [--param k=v ...]
@@ -14,22 +14,12 @@ run id is the job run id, so a repair resumes through the checkpoints. Exit 0 on
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from odibi_core.core.errors import PipelineConfigError
 
 # The token every task of one job execution writes its audit rows under: the execution id
 # (run id and repair count) already tells executions apart.
 JOB_EXECUTION_TOKEN = "job"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The console script: ``odibi task`` with the same errors, signals and ``--debug``."""
-    from odibi_core.cli import main as odibi_main
-
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    debug = ["--debug"] if "--debug" in arguments else []
-    return odibi_main([*debug, "task", *(a for a in arguments if a != "--debug")])
 
 
 def add_task_parser(commands) -> None:
@@ -55,7 +45,7 @@ def add_task_parser(commands) -> None:
 
 def _cmd_task(args) -> int:
     from odibi_core.bundle.tasks import RECORD_RUN_TASK, plan_tasks, task_named
-    from odibi_core.cli import EXIT_FAILED, EXIT_OK, _parse_params
+    from odibi_core.cli.arguments import EXIT_FAILED, EXIT_OK, parse_params
     from odibi_core.core.config import load_pipeline
     from odibi_core.orchestrator import RunContext
 
@@ -74,7 +64,7 @@ def _cmd_task(args) -> int:
     if args.task == RECORD_RUN_TASK:
         return EXIT_OK if _record_run(config, context, location) else EXIT_FAILED
     task = task_named(tasks, args.task)
-    result = _run_task(config, task, context, location, _parse_params(args.param))
+    result = _run_task(config, task, context, location, parse_params(args.param))
     print(
         f"task {task.key} of run {result.execution_id}: "
         f"{result.success_count}/{len(result.node_states)} steps succeeded"
@@ -132,6 +122,7 @@ def _run_task(config, task, context, location, params):
         enable_checkpoints=True,
         checkpoint_keys=_kept_keys(config, task),
         record_run=False,
+        transient_retries_only=True,  # the job's task retries take the rest
         context=context,
         store=store,
     )

@@ -60,6 +60,9 @@ class RetryPolicy:
     retry_delay: float = 1.0
     retry_backoff: float = 2.0
     jitter: float = 0.1  # +/- 10% spreads retries of parallel steps apart
+    # A job task leaves errors of unknown kind (user code) to the task's own retries, so
+    # a step is not retried in process and again by the job.
+    transient_only: bool = False
 
     def delay(self, failed_attempts: int) -> float:
         base = self.retry_delay * self.retry_backoff ** (failed_attempts - 1)
@@ -69,14 +72,17 @@ class RetryPolicy:
         return self.max_retries if step.retries is None else step.retries
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Errors say whether retrying can help; unknown errors (I/O, user code) may be transient.
+def is_retryable(error: BaseException, *, unknown: bool = True) -> bool:
+    """Errors say whether retrying can help; an error that does not say (user code) may be
+    transient, and is retried when ``unknown``. Connection and timeout errors always are.
 
     ``sys.exit`` in a step is deliberate: running the step again would only exit again.
     """
     if isinstance(error, SystemExit):
         return False
-    return bool(getattr(error, "retryable", True))
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    return bool(getattr(error, "retryable", unknown))
 
 
 @dataclass
@@ -263,7 +269,8 @@ class DAGExecutor:
         self, step: Step, error: BaseException, attempt: int, allowed: int, started: float
     ) -> bool:
         """Whether ``step`` runs again after ``error``; waits out the retry delay if so."""
-        if attempt > allowed or not is_retryable(error) or self._cancelled.is_set():
+        retryable = is_retryable(error, unknown=not self.retry.transient_only)
+        if attempt > allowed or not retryable or self._cancelled.is_set():
             return False
         self._set_state(step.name, NodeState.FAILED)
         self._notify_failure(step, error, attempt, True, started)

@@ -84,6 +84,7 @@ class RunServices:
     cache_by_content: bool = False  # source files are known by a hash of their bytes
     checkpoint_keys: frozenset[str] | None = None  # data keys kept (default: those read later)
     record_run: bool = True  # a job task writes its steps' audit rows only
+    transient_retries_only: bool = False  # a job task: other errors go to the task's retries
 
     @property
     def warehouse(self) -> Path | None:
@@ -166,7 +167,12 @@ class PipelineRun:
             max_workers=settings.max_workers,
             parallel=settings.parallel,
             fail_fast=settings.fail_fast,
-            retry=RetryPolicy(settings.max_retries, settings.retry_delay, settings.retry_backoff),
+            retry=RetryPolicy(
+                settings.max_retries,
+                settings.retry_delay,
+                settings.retry_backoff,
+                transient_only=services.transient_retries_only,
+            ),
         )
 
     def _runner(self, engines: Any, tracker: Tracker | None) -> StoreRunner:
