@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -391,3 +392,15 @@ def test_importing_the_cli_imports_no_sdk():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.slow  # 2-4 s: the SDK sleeps a second before giving up, for the probe and the call
+def test_an_unreachable_workspace_is_one_line_after_the_timeout(api, capsys, monkeypatch):
+    api.stop()  # nothing listens on its port any more
+    started = time.monotonic()
+
+    code, out, err = odibi(capsys, "run", "orders_daily", "--timeout", "1")
+
+    assert (code, out) == (1, "")
+    assert err == f"error: listing the jobs: cannot reach {api.url}: Timed out after 0:00:01\n"
+    assert time.monotonic() - started < 30  # not 60 s (our default) nor 5 minutes (the SDK's)

@@ -59,6 +59,12 @@ def add_jobs_parser(subparsers: Any) -> None:
             "--profile", help="a ~/.databrickscfg profile (default: the environment)"
         )
         action.add_argument(
+            "--timeout",
+            type=int,
+            default=60,
+            help="seconds to keep retrying an unreachable or busy workspace (default 60)",
+        )
+        action.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
         action.set_defaults(handler=handler)
@@ -81,7 +87,7 @@ def _add_wait(parser: argparse.ArgumentParser, text: str) -> None:
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     params = _params(args.param)
     _check_positive(args, "poll_seconds")
-    jobs = _Jobs.connect(args.profile)
+    jobs = _connect(args)
     job = _job(jobs, args, args.pipeline)
     jobs.check_parameters(job, params)
     run = jobs.run_now(job, params)
@@ -94,7 +100,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
 def cmd_jobs_status(args: argparse.Namespace) -> int:
     _check_positive(args, "limit")
-    jobs = _Jobs.connect(args.profile)
+    jobs = _connect(args)
     if args.subject.isdigit() and not Path(args.subject).exists():
         run = jobs.run(int(args.subject))
         print(f"run {run.run_id} of job {run.job_id}")
@@ -113,7 +119,7 @@ def cmd_jobs_status(args: argparse.Namespace) -> int:
 
 def cmd_jobs_repair(args: argparse.Namespace) -> int:
     _check_positive(args, "poll_seconds")
-    jobs = _Jobs.connect(args.profile)
+    jobs = _connect(args)
     run, repair_id = jobs.repair_failed(args.run_id)
     if repair_id is None:
         print(
@@ -128,6 +134,11 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
     if not args.wait:
         return _EXIT_OK
     return _report_end(_follow(jobs, run.run_id, args.poll_seconds, repair_id))
+
+
+def _connect(args: argparse.Namespace) -> _Jobs:
+    _check_positive(args, "timeout")
+    return _Jobs.connect(args.profile, timeout_seconds=args.timeout)
 
 
 def _job(jobs: _Jobs, args: argparse.Namespace, pipeline: str) -> DeployedJob:

@@ -190,17 +190,28 @@ class WorkspaceJobs:
             self._error_status = response.status_code
 
     @classmethod
-    def connect(cls, profile: str | None = None) -> WorkspaceJobs:
-        """A client configured from the environment, or from ``profile`` of ~/.databrickscfg."""
+    def connect(cls, profile: str | None = None, *, timeout_seconds: int = 60) -> WorkspaceJobs:
+        """A client configured from the environment, or from ``profile`` of ~/.databrickscfg.
+
+        The SDK retries a refused connection or a throttled call for ``timeout_seconds``
+        (its own default, five minutes, is long for a command someone waits on).
+        """
         try:
             from databricks.sdk import WorkspaceClient
+            from databricks.sdk.config import Config
         except ImportError as exc:
             raise WorkspaceConfigError(
                 f"odibi jobs talks to Databricks through databricks-sdk, which is not "
                 f"installed: {INSTALL_HINT}"
             ) from exc
         try:
-            client = WorkspaceClient(profile=profile)
+            config = Config(
+                profile=profile,
+                retry_timeout_seconds=timeout_seconds,
+                product="odibi",
+                product_version=_version(),
+            )
+            client = WorkspaceClient(config=config)
         except ValueError as exc:
             how = f"check profile '{profile}' in" if profile else "pass --profile NAME of"
             raise WorkspaceConfigError(
@@ -391,6 +402,15 @@ def _latest_repair(history: Iterable[Any]) -> Repair | None:
         if _word(item.type) == "REPAIR" and item.id is not None
     ]
     return max(repairs, key=lambda r: (r.start_time, r.repair_id), default=None)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("odibi_core")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 def _word(value: Any) -> str | None:
