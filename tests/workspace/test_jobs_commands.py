@@ -269,11 +269,11 @@ def test_repair_reruns_failed_tasks_and_sends_the_latest_repair_id_the_second_ti
     assert all(r.query["include_history"] == "true" for r in api.sent("GET", "runs/get"))
     assert first[0] == second[0] == third[0] == 0
     assert first[1].splitlines()[0] == (
-        f"repair {first_repair} of run {run_id}: rerunning transform, publish and their dependents"
+        f"repair {first_repair} of run {run_id}: rerunning transform, publish and the tasks downstream"
     )
     assert second[1].splitlines()[0] == (
         f"repair {second_repair} of run {run_id}, after repair {first_repair}: "
-        "rerunning transform, publish and their dependents"
+        "rerunning transform, publish and the tasks downstream"
     )
     assert third[1] == f"run {run_id} has no failed task (TERMINATED SUCCESS): nothing to repair\n"
     # Each repair reran the failed tasks and the final task that depends on them.

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from odibi_core.workspace.jobs import DeployedJob, JobRun, TaskRun, WorkspaceConfigError
+from odibi_core.workspace.jobs import DeployedJob, JobRun, WorkspaceConfigError
 from odibi_core.workspace.jobs import WorkspaceJobs as _Jobs
 
 _EXIT_OK, _EXIT_FAILED = 0, 1
@@ -47,7 +47,9 @@ def add_jobs_parser(subparsers: Any) -> None:
     status.add_argument("subject", metavar="PIPELINE|RUN_ID", help="a pipeline, or a run id")
     _add_job_choice(status)
     status.add_argument("--limit", type=int, default=5, help="how many runs (default 5)")
-    repair = actions.add_parser("repair", help="rerun a run's failed tasks and their dependents")
+    repair = actions.add_parser(
+        "repair", help="rerun a run's failed tasks and the tasks downstream"
+    )
     repair.add_argument("run_id", type=int, help="the job run id")
     _add_wait(repair, "wait for the repair to end; exit 0 only if the run then succeeded")
     for action, handler in (
@@ -129,7 +131,9 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
         return _EXIT_OK
     rerun = ", ".join(task.task_key for task in run.failed_tasks())
     after = f", after repair {run.latest_repair.repair_id}" if run.latest_repair else ""
-    print(f"repair {repair_id} of run {run.run_id}{after}: rerunning {rerun} and their dependents")
+    print(
+        f"repair {repair_id} of run {run.run_id}{after}: rerunning {rerun} and the tasks downstream"
+    )
     print(f"  {run.url or 'no run page URL'}")
     if not args.wait:
         return _EXIT_OK
@@ -188,12 +192,12 @@ def _follow(jobs: _Jobs, run_id: int, poll_seconds: float, repair_id: int | None
     seen: dict[str, str] = {}
 
     def changed(run: JobRun) -> None:
-        for task in (*run.tasks, TaskRun("run", run.life_cycle, run.result, 0)):
-            text = _state(task.life_cycle, task.result)
-            if seen.get(task.task_key) != text:
-                seen[task.task_key] = text
+        states = [(f"task {t.task_key}", _state(t.life_cycle, t.result)) for t in run.tasks]
+        states.append((f"run {run_id}", _state(run.life_cycle, run.result)))
+        for name, text in states:
+            if seen.get(name) != text:
+                seen[name] = text
                 stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
-                name = f"run {run_id}" if task.task_key == "run" else f"task {task.task_key}"
                 print(f"{stamp}  {name}: {text}", file=sys.stderr)
 
     try:
