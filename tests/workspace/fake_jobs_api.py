@@ -58,7 +58,8 @@ class FakeRun:
     attempts: list[dict[str, Any]]  # every task attempt, oldest first
     leaves: frozenset[str]  # the tasks no task depends on: they decide the run's result
     script: list[dict[str, str]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)  # the repairs
+    # ORIGINAL, then one item per repair; an item's state is kept when the next one starts
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def latest(self) -> dict[str, dict[str, Any]]:
         return {attempt["task_key"]: attempt for attempt in self.attempts}
@@ -222,7 +223,7 @@ class FakeJobsApi:
         run = self._run(body["run_id"])
         if run.state()["life_cycle_state"] != "TERMINATED":
             raise ApiError(400, "INVALID_STATE", f"Run {run.run_id} is still active")
-        latest = run.history[-1]["id"] if run.history else None
+        latest = run.history[-1].get("id")  # None until the run was repaired
         if body.get("latest_repair_id") != latest:
             raise ApiError(
                 400,
@@ -234,7 +235,9 @@ class FakeJobsApi:
         for item in run.history:
             item.setdefault("state", run.state())
         repair_id = next(self._ids)
-        run.history.append({"id": repair_id, "start_time": _FIRST_START + repair_id})
+        run.history.append(
+            {"type": "REPAIR", "id": repair_id, "start_time": _FIRST_START + repair_id}
+        )
         attempts = run.latest()
         for key in rerun:
             self._add_attempt(run, key, attempts[key]["attempt_number"] + 1)
@@ -277,6 +280,7 @@ class FakeJobsApi:
         leaves = frozenset(task["task_key"] for task in tasks) - upstream
         start = _FIRST_START + 60_000 * len(self.runs)
         run = FakeRun(run_id, job_id, start, parameters, [], leaves)
+        run.history.append({"type": "ORIGINAL", "start_time": start})
         self.runs[run_id] = run
         for task in self.jobs[job_id]["settings"]["tasks"]:
             self._add_attempt(run, task["task_key"], 0)
@@ -317,12 +321,7 @@ class FakeJobsApi:
         return answer
 
     def _history(self, run: FakeRun) -> list[dict[str, Any]]:
-        items = [{"type": "ORIGINAL", "start_time": run.start_time}] + [
-            {"type": "REPAIR", **item} for item in run.history
-        ]
-        for item in items:
-            item.setdefault("state", run.state())
-        return items
+        return [{"state": run.state(), **item} for item in run.history]
 
 
 def _state(word: str) -> dict[str, Any]:

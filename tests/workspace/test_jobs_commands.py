@@ -256,7 +256,8 @@ def test_repair_reruns_failed_tasks_and_sends_the_latest_repair_id_the_second_ti
     third = odibi(capsys, "repair", str(run_id))
 
     bodies = [r.body for r in api.sent("POST", "runs/repair")]
-    first_repair, second_repair = sorted(item["id"] for item in api.runs[run_id].history)
+    history = api.runs[run_id].history
+    first_repair, second_repair = [item["id"] for item in history if item["type"] == "REPAIR"]
     assert bodies == [
         {"run_id": run_id, "rerun_tasks": ["transform", "publish"], "rerun_dependent_tasks": True},
         {
@@ -289,7 +290,8 @@ def test_status_of_a_run_shows_each_task_s_latest_attempt(api, capsys):
     code, out, _ = odibi(capsys, "status", str(run_id))
 
     assert code == 0
-    assert out.splitlines()[0] == f"run {run_id} of job {job_id}"
+    [repair] = [item["id"] for item in api.runs[run_id].history if item["type"] == "REPAIR"]
+    assert out.splitlines()[0] == f"run {run_id} of job {job_id}, after repair {repair}"
     assert out.splitlines()[-3:] == [
         "  TASK       STATE       RESULT   ATTEMPT",
         "  ingest     TERMINATED  SUCCESS  0",

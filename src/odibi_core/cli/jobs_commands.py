@@ -104,8 +104,8 @@ def cmd_jobs_status(args: argparse.Namespace) -> int:
     _check_positive(args, "limit")
     jobs = _connect(args)
     if args.subject.isdigit() and not Path(args.subject).exists():
-        run = jobs.run(int(args.subject))
-        print(f"run {run.run_id} of job {run.job_id}")
+        run = jobs.run(int(args.subject), history=True)
+        print(f"run {run.run_id} of job {run.job_id}{_after_repair(run)}")
         _print_run(run)
         return _EXIT_OK
     job = _job(jobs, args, args.subject)
@@ -130,9 +130,9 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
         )
         return _EXIT_OK
     rerun = ", ".join(task.task_key for task in run.failed_tasks())
-    after = f", after repair {run.latest_repair.repair_id}" if run.latest_repair else ""
     print(
-        f"repair {repair_id} of run {run.run_id}{after}: rerunning {rerun} and the tasks downstream"
+        f"repair {repair_id} of run {run.run_id}{_after_repair(run)}: "
+        f"rerunning {rerun} and the tasks downstream"
     )
     print(f"  {run.url or 'no run page URL'}")
     if not args.wait:
@@ -233,6 +233,10 @@ def _print_run(run: JobRun) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _after_repair(run: JobRun) -> str:
+    return f", after repair {run.latest_repair.repair_id}" if run.latest_repair else ""
 
 
 def _state(life_cycle: str, result: str | None) -> str:
