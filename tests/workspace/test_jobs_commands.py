@@ -389,7 +389,7 @@ def test_without_the_sdk_the_command_says_what_to_install(api, capsys, monkeypat
 
 
 def test_importing_the_cli_imports_no_sdk():
-    probe = "import sys, odibi_core.cli; print(sorted(m for m in sys.modules if m.startswith('databricks')))"
+    probe = "import sys, odibi_core.cli; print(sorted(m for m in sys.modules if m.startswith('databricks.sdk')))"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
