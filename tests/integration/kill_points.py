@@ -15,12 +15,19 @@ import random
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from odibi_core.core import faults
+import pandas as pd
+from chispa import assert_df_equality
+
+from odibi_core.core import faults, tables
+from odibi_core.core.step import NodeState
+from odibi_core.orchestrator import Orchestrator, RunContext
+from odibi_core.state.location import CHECKPOINTS_TABLE, StateTables, default_local_location
 from tests.reliability.conftest import odibi_process
 
 RUN_ID = "killed-run"
@@ -151,3 +158,87 @@ class KilledRuns:
 
     def _folder(self, point: str) -> Path:
         return self.root / point.replace(":", "_")
+
+
+def killed_at(killed_runs: KilledRuns, point: str) -> Killed:
+    """``odibi run --run-id`` of a copy of the example, stopped by ``point``."""
+    killed = killed_runs.ended(point)
+    fired = f"odibi fault: {faults.ENV_VAR}={faults.parse(point)} fired"
+    assert fired in killed.err, (
+        f"{faults.ENV_VAR}={point} did not fire: the run ended with exit code "
+        f"{killed.exit_code} before reaching it; choose a point the run reaches\n{killed.err}"
+    )
+    assert killed.exit_code == expected(point).exit_code, killed.err
+    return killed
+
+
+def resume_and_compare(spark, killed: Killed, clean: Path, *, settle: float = 0.0) -> None:
+    """``settle``: over Spark Connect the server may finish a write the killed client had
+    sent; the checkpoints are read until two reads ``settle`` seconds apart agree."""
+    folder, warehouse, point = killed.folder, killed.warehouse, killed.point
+    _assert_every_delta_table_reads(spark, warehouse)
+    checkpointed = _checkpointed_steps(spark, warehouse)
+    while settle and checkpointed != (again := _settled_read(spark, warehouse, settle)):
+        checkpointed = again
+    assert expected(point).allows(len(checkpointed)), (point, checkpointed)
+    target_versions = _versions(warehouse)
+
+    result = Orchestrator(
+        pipeline=str(folder / "customer_pipeline.yaml"),
+        resume_from=RUN_ID,
+        spark=spark,
+        context=RunContext(warehouse=warehouse),
+    ).execute()
+
+    assert result.success, result.error
+    assert result.node_states == {
+        step: NodeState.CACHED if step in checkpointed else NodeState.SUCCESS for step in STEPS
+    }
+    lineage = {s["step_name"]: s for s in result.tracker.to_lineage()["steps"]}
+    restored = {s: r["restored_from"] for s, r in lineage.items() if "restored_from" in r}
+    assert restored == {
+        s: f"restored from checkpoint of execution {RUN_ID}.1" for s in checkpointed
+    }
+    if STORE in checkpointed:  # the store was restored: its targets were not written again
+        assert _versions(warehouse) == target_versions
+    _assert_targets_equal(spark, warehouse, clean, folder)
+
+
+def _settled_read(spark, warehouse: Path, seconds: float) -> set[str]:
+    time.sleep(seconds)
+    return _checkpointed_steps(spark, warehouse)
+
+
+def _assert_every_delta_table_reads(spark, warehouse: Path) -> None:
+    """A kill at any point leaves every Delta table readable (its commits are atomic); a
+    folder whose log holds no commit yet is no table."""
+    for log in sorted(warehouse.rglob("_delta_log")):
+        if any(log.glob("*.json")):
+            spark.read.format("delta").load(str(log.parent)).count()
+
+
+def _checkpointed_steps(spark, warehouse: Path) -> set[str]:
+    """The steps of the killed run recorded in ``odibi_checkpoints``."""
+    table = StateTables(default_local_location(), warehouse=warehouse).ref(CHECKPOINTS_TABLE)
+    if not (table.path / "_delta_log").is_dir():
+        return set()
+    rows = spark.read.format("delta").load(str(table.path)).where(f"run_id = '{RUN_ID}'")
+    return {row.step for row in rows.select("step").collect()}
+
+
+def _versions(warehouse: Path) -> dict[str, list[str]]:
+    """The commit files of every target."""
+    logs = {name: tables.local_table_path(name, warehouse) / "_delta_log" for name in TARGETS}
+    return {name: sorted(p.name for p in log.glob("*.json")) for name, log in logs.items()}
+
+
+def _assert_targets_equal(spark, warehouse: Path, clean: Path, folder: Path) -> None:
+    """Every target equals the clean run's: each order of the source exactly once."""
+    orders = set(pd.read_parquet(folder / "data" / "orders.parquet")["order_id"])
+    for name in TARGETS:
+        resumed = spark.read.format("delta").load(str(tables.local_table_path(name, warehouse)))
+        reference = spark.read.format("delta").load(str(tables.local_table_path(name, clean)))
+        assert_df_equality(resumed, reference, ignore_row_order=True)
+        ids = [row.order_id for row in resumed.select("order_id").collect()]
+        assert len(ids) == len(set(ids)) == len(orders), "duplicated or lost rows"
+        assert set(ids) == orders
