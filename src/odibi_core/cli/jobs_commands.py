@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from odibi_core.cli.arguments import EXIT_FAILED, EXIT_OK, parse_params
 from odibi_core.workspace.jobs import DeployedJob, JobRun, WorkspaceConfigError
 from odibi_core.workspace.jobs import WorkspaceJobs as _Jobs
 
-_EXIT_OK, _EXIT_FAILED = 0, 1
 _PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -87,7 +86,7 @@ def _add_wait(parser: argparse.ArgumentParser, text: str) -> None:
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
-    params = _params(args.param)
+    params = parse_params(args.param)
     _check_positive(args, "poll_seconds")
     jobs = _connect(args)
     job = _job(jobs, args, args.pipeline)
@@ -96,7 +95,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     print(f"started run {run.run_id} of {job.describe()}")
     print(f"  {run.url or 'no run page URL'}")
     if not args.wait:
-        return _EXIT_OK
+        return EXIT_OK
     return _report_end(_follow(jobs, run.run_id, args.poll_seconds))
 
 
@@ -107,16 +106,16 @@ def cmd_jobs_status(args: argparse.Namespace) -> int:
         run = jobs.run(int(args.subject), history=True)
         print(f"run {run.run_id} of job {run.job_id}{_after_repair(run)}")
         _print_run(run)
-        return _EXIT_OK
+        return EXIT_OK
     job = _job(jobs, args, args.subject)
     runs = jobs.latest_runs(job, args.limit)
     if not runs:
         print(f"{job.describe()} has no runs yet; start one with `odibi jobs run {args.subject}`")
-        return _EXIT_OK
+        return EXIT_OK
     print(f"{job.describe()}: the latest {len(runs)} run(s)")
     for run in runs:
         _print_run(run)
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def cmd_jobs_repair(args: argparse.Namespace) -> int:
@@ -128,7 +127,7 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
             f"run {run.run_id} has no failed task ({_state(run.life_cycle, run.result)}): "
             "nothing to repair"
         )
-        return _EXIT_OK
+        return EXIT_OK
     rerun = ", ".join(task.task_key for task in run.failed_tasks())
     print(
         f"repair {repair_id} of run {run.run_id}{_after_repair(run)}: "
@@ -136,7 +135,7 @@ def cmd_jobs_repair(args: argparse.Namespace) -> int:
     )
     print(f"  {run.url or 'no run page URL'}")
     if not args.wait:
-        return _EXIT_OK
+        return EXIT_OK
     return _report_end(_follow(jobs, run.run_id, args.poll_seconds, repair_id))
 
 
@@ -165,19 +164,6 @@ def _pipeline_name(text: str) -> str:
 
         return load_pipeline(path).name
     return text
-
-
-def _params(pairs: Sequence[str]) -> dict[str, str]:
-    split = {pair: pair.partition("=") for pair in pairs}
-    bad = [pair for pair, (key, sep, _) in split.items() if not sep or not key.strip()]
-    if bad:
-        raise WorkspaceConfigError(
-            [
-                f"--param {pair!r} must be KEY=VALUE, e.g. --param run_date=2024-05-01"
-                for pair in bad
-            ]
-        )
-    return {key.strip(): value for key, _, value in split.values()}
 
 
 def _check_positive(args: argparse.Namespace, name: str) -> None:
@@ -211,14 +197,14 @@ def _report_end(run: JobRun) -> int:
     state = _state(run.life_cycle, run.result)
     if run.succeeded:
         print(f"run {run.run_id} succeeded ({state})")
-        return _EXIT_OK
+        return EXIT_OK
     print(f"run {run.run_id} did not succeed ({state}{_message(run.message)})")
     failed = run.failed_tasks()
     for task in failed:
         print(f"  {task.task_key}: {task.result} (attempt {task.attempt}){_message(task.message)}")
     if failed:
         print(f"rerun its failed tasks with: odibi jobs repair {run.run_id}")
-    return _EXIT_FAILED
+    return EXIT_FAILED
 
 
 def _print_run(run: JobRun) -> None:
