@@ -31,6 +31,7 @@ steps:
     inputs: {orders: raw}
     outputs: {data: totals}
     task: transform
+    checkpoint: true
   - layer: transform
     name: doubled
     value: "tests.funcs:fail_while_flagged"
@@ -115,9 +116,9 @@ def test_a_failed_task_is_repaired_alone_and_the_target_equals_a_local_run(spark
     repaired = sorted(
         (r["step_name"], r["status"]) for r in after["steps"] if r["execution_id"] == "sim-1.2"
     )
-    # The transform task reruns both its steps: 'totals' hands nothing off, so no
-    # checkpoint of it survives the task (only handoffs are kept in a job).
-    assert repaired == [("doubled", "SUCCESS"), ("save", "SUCCESS"), ("totals", "SUCCESS")]
+    # 'totals' hands nothing off, but checkpoint: true kept its output: the repaired
+    # transform task restores it and runs only 'doubled'.
+    assert repaired == [("doubled", "SUCCESS"), ("save", "SUCCESS"), ("totals", "CACHED")]
 
     local = Orchestrator(pipeline="p.yaml", spark=spark, select="+doubled").execute()
     assert local.success

@@ -120,7 +120,7 @@ def _run_task(config, task, context, location, params):
         state_schema=location,
         run_id=context.run_id,
         enable_checkpoints=True,
-        checkpoint_keys=_kept_keys(config, task),
+        checkpoint_keys=kept_keys(config, task),
         record_run=False,
         transient_retries_only=True,  # the job's task retries take the rest
         context=context,
@@ -129,12 +129,15 @@ def _run_task(config, task, context, location, params):
     return orchestrator.execute()
 
 
-def _kept_keys(config, task) -> frozenset[str]:
-    """What a task keeps in Delta: its handoffs; with ``settings.checkpoint: all``, every
+def kept_keys(config, task) -> frozenset[str]:
+    """What a task keeps in Delta: its handoffs, and the outputs of its steps marked
+    ``checkpoint: true`` that a later step reads; with ``settings.checkpoint: all``, every
     output a later step reads, so a retried task resumes from inside itself too."""
+    read_later = frozenset(key for step in config.steps for key in step.input_keys)
     if config.settings.checkpoint == "all":
-        return frozenset(key for step in config.steps for key in step.input_keys)
-    return frozenset(task.handoffs)
+        return read_later
+    marked = {key for step in config.steps if step.checkpoint for key in step.output_keys}
+    return frozenset(task.handoffs) | (marked & read_later)
 
 
 def _record_run(config, context, location) -> bool:

@@ -68,7 +68,8 @@ class Step:
     metadata: dict[str, Any] = field(default_factory=dict)
     retries: int | None = None
     cache: bool | None = None
-    task: str | None = None
+    task: str | None = None  # the job task it runs in (odibi_core.bundle)
+    checkpoint: bool | None = None  # in a job task, keep its outputs in Delta even so
 
     @property
     def kind(self) -> str:
@@ -135,8 +136,10 @@ def field_type_problems(step: Any) -> list[str]:
         isinstance(step.retries, bool) or not isinstance(step.retries, int) or step.retries < 0
     ):
         problems.append(f"'retries' must be a whole number of 0 or more, got {step.retries!r}")
-    if step.cache is not None and not isinstance(step.cache, bool):
-        problems.append(f"'cache' must be true or false, got {step.cache!r}")
+    for name in ("cache", "checkpoint"):
+        value = getattr(step, name)
+        if value is not None and not isinstance(value, bool):
+            problems.append(f"'{name}' must be true or false, got {value!r}")
     return problems
 
 
