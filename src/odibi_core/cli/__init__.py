@@ -520,6 +520,7 @@ def _cmd_report(args) -> int:
 
 from odibi_core.cli.bundle_commands import add_bundle_parser  # noqa: E402 - registered below
 from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - registered below
+from odibi_core.cli.init_command import add_init_parser  # noqa: E402 - registered below
 from odibi_core.cli.job_run import add_job_run_parser  # noqa: E402 - registered below
 from odibi_core.cli.jobs_commands import add_jobs_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
@@ -535,6 +536,7 @@ _EXTRA_COMMANDS: list = [
     add_bundle_parser,
     add_task_parser,
     add_job_run_parser,
+    add_init_parser,
 ]
 
 
