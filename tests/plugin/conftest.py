@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 # The generated runs: strict markers as in a user's project; no cache files; hypothesis'
 # plugin left out (its report header and summary cost seconds per run and test nothing here).
 INNER_ARGS = ("--strict-markers", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
