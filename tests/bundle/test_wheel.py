@@ -66,3 +66,12 @@ def test_the_job_wheel_paths_find_the_built_wheel(built_wheel):
     assert list(root.glob(PYTHON_WHEEL)) == [built_wheel]
     (root / "resources").mkdir(exist_ok=True)
     assert [p.resolve() for p in (root / "resources").glob("../dist/*.whl")] == [built_wheel]
+
+
+def test_the_wheel_ships_the_pytest_plugin_and_the_init_templates(built_wheel):
+    entry_points = ConfigParser()
+    entry_points.read_string(dist_info(built_wheel, "entry_points.txt"))
+    assert entry_points["pytest11"]["odibi_core"] == "odibi_core.testing.plugin"
+    names = set(zipfile.ZipFile(built_wheel).namelist())
+    assert "odibi_core/testing/plugin.py" in names
+    assert "odibi_core/project/template/databricks.yml.tmpl" in names
