@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from odibi_core.engine.log_scrubbing import guard_pyspark_loggers
+
 # The generated runs: strict markers as in a user's project; no cache files; hypothesis'
 # plugin left out (its report header and summary cost seconds per run and test nothing here).
 INNER_ARGS = ("--strict-markers", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -47,6 +49,10 @@ def run_generated(pytester):
     """Run the generated tests in this process: ``run_generated(*pytest_args)``."""
 
     def run(*args: str):
+        # PySpark's loggers hold the stderr of the moment they are made: made inside a
+        # generated run, they would write to its capture after it closed, for every later
+        # test of this process. Made here, they hold this session's stderr.
+        guard_pyspark_loggers(starting_spark=True)
         try:
             return pytester.runpytest_inprocess(
                 *INNER_ARGS, *args, plugins=[_KeepImports(pytester.path)]

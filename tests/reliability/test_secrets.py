@@ -81,7 +81,7 @@ def run_artefacts(tmp_path, monkeypatch, capsys):
     # writing them needs Spark, which this test leaves to the spark-marked audit tests.
     rows: dict[str, list] = {"runs": [], "audit": []}
 
-    def capture(self, lineage, databricks=None):
+    def capture(self, lineage, databricks=None, *, with_run_row=True):
         run_row = audit.run_row_from_lineage(lineage, databricks={})
         rows["runs"].append(run_row)
         rows["audit"].extend(
