@@ -22,15 +22,14 @@ run: $(STAMP)
 	$(BIN)/odibi run pipelines/customer_pipeline.yaml --lineage .odibi/lineage.json --report .odibi/report.html
 
 ## Lint, the layer contracts, then the test suite; the slow tests are left to test-slow.
-## The Spark Connect suite runs in a second pytest process: a remote session puts the whole
-## process in Connect mode.
+## The Spark Connect suite runs in a second pytest process at the same time: a remote
+## session puts the whole process in Connect mode (scripts/run-default-tests.sh).
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -v -m "not slow and not connect"
-	$(BIN)/python -m pytest -v -m "connect and not slow" tests/connect
+	@bash scripts/run-default-tests.sh $(BIN)/python
 
 ## Only the slow tests: multi-process concurrency, SIGKILL faults.
 test-slow: $(STAMP)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The default suite, in two pytest processes at once: the Spark Connect tests need one of
+# their own (a remote session puts the whole process in Connect mode), and much of their
+# time is spent waiting on the server and on processes of their own, so they run beside the
+# rest instead of after it. Their output is shown when both are done; the exit status is
+# non-zero when either failed.
+set -uo pipefail
+python="$1"
+log="$(mktemp -t odibi-connect-tests.XXXXXX)"
+"$python" -m pytest -v -m "connect and not slow" tests/connect >"$log" 2>&1 &
+connect=$!
+trap 'kill "$connect" 2>/dev/null; rm -f "$log"' INT TERM
+"$python" -m pytest -v -m "not slow and not connect"
+main=$?
+wait "$connect"
+connect_status=$?
+echo "---- the Spark Connect tests (run at the same time as the tests above) ----"
+cat "$log"
+rm -f "$log"
+exit $((main != 0 || connect_status != 0))
