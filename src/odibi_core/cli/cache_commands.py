@@ -14,12 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from odibi_core.cli.arguments import EXIT_OK
 from odibi_core.cli.state_commands import location_of, named_data_tables
 from odibi_core.state.cache import CACHE_COLUMNS, cache_entry
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA, StateTableRef, StateTables
 from odibi_core.state.table import DeltaStateTable, drop_data_table
-
-_EXIT_OK = 0
 
 
 def add_cache_parser(subparsers: Any) -> None:
@@ -48,7 +47,7 @@ def cmd_cache_list(args: argparse.Namespace, spark_provider: Callable | None = N
     rows = _Index(args, spark_provider).rows()
     if not rows:
         print(f"no cache entries in state schema {args.state_schema}")
-        return _EXIT_OK
+        return EXIT_OK
     header = ("PIPELINE", "STEP", "KEY", "ROWS", "HITS", "CREATED", "LAST HIT")
     lines = [
         (
@@ -65,14 +64,14 @@ def cmd_cache_list(args: argparse.Namespace, spark_provider: Callable | None = N
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
     for line in [header, *lines]:
         print("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip())
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def cmd_cache_stats(args: argparse.Namespace, spark_provider: Callable | None = None) -> int:
     rows = _Index(args, spark_provider).rows()
     if not rows:
         print(f"no cache entries in state schema {args.state_schema}")
-        return _EXIT_OK
+        return EXIT_OK
     by_pipeline: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_pipeline.setdefault(row["pipeline"], []).append(row)
@@ -84,7 +83,7 @@ def cmd_cache_stats(args: argparse.Namespace, spark_provider: Callable | None = 
             f"{pipeline}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} of "
             f"{steps} step(s), {hits} hit(s), {held:,} row(s) held"
         )
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def cmd_cache_clear(args: argparse.Namespace, spark_provider: Callable | None = None) -> int:
@@ -92,7 +91,7 @@ def cmd_cache_clear(args: argparse.Namespace, spark_provider: Callable | None = 
     chosen = index.rows(step=args.step)
     if not chosen:
         print(f"no cache entries to clear in state schema {args.state_schema}")
-        return _EXIT_OK
+        return EXIT_OK
     entries = [cache_entry(row) for row in chosen]
     index.table.delete([{"pipeline": e.pipeline, "key": e.key} for e in entries])
     kept = index.named(index.rows(all_pipelines=True))
@@ -103,7 +102,7 @@ def cmd_cache_clear(args: argparse.Namespace, spark_provider: Callable | None = 
         f"cleared {len(entries)} cache entr{'y' if len(entries) == 1 else 'ies'} and "
         f"{len(gone)} data table(s)"
     )
-    return _EXIT_OK
+    return EXIT_OK
 
 
 class _Index:

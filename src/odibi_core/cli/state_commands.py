@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from odibi_core.cli.arguments import EXIT_OK
 from odibi_core.core.config import StateLocation
 from odibi_core.state.location import (
     DEFAULT_STATE_SCHEMA,
@@ -27,7 +28,6 @@ from odibi_core.state.location import (
 )
 from odibi_core.state.table import DeltaStateTable, drop_data_table
 
-_EXIT_OK = 0
 _AGE = re.compile(r"(\d+)([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # The columns housekeeping reads; the tables may hold more.
@@ -105,7 +105,7 @@ def cmd_state_vacuum(args: argparse.Namespace, spark_provider: Callable | None =
     present = {kind: index for kind, index in indexes.items() if index.exists()}
     if not present:
         print(f"no checkpoints or cache in state schema {args.state_schema}: nothing to remove")
-        return _EXIT_OK
+        return EXIT_OK
     vacuum = _Vacuum(tables, spark_provider, args.older_than, dry_run=args.dry_run)
     counts = {"checkpoint": 0, "cache": 0, "table": 0}
     for kind, index in present.items():
@@ -113,7 +113,7 @@ def cmd_state_vacuum(args: argparse.Namespace, spark_provider: Callable | None =
         counts[kind] = len(expired)
         counts["table"] += vacuum.remove(kind, index, expired)
     print(_summary(counts, args.older_than, dry_run=args.dry_run))
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def location_of(text: str) -> StateLocation:
