@@ -42,3 +42,12 @@ def test_a_step_marked_checkpoint_keeps_what_a_later_step_reads():
 def test_checkpoint_all_keeps_every_output_a_later_step_reads():
     pipeline = config(checkpoint="all")
     assert kept_keys(pipeline, task_named(plan_tasks(pipeline), "one")) == {"ka", "kb"}
+
+
+def test_what_feeds_an_append_in_the_same_task_is_kept_so_a_rerun_restores_the_append():
+    pipeline = config()
+    store = replace(pipeline.steps[2], task="one", params={"format": "delta", "mode": "append"})
+    appending = replace(pipeline, steps=(*pipeline.steps[:2], store))
+    assert kept_keys(appending, task_named(plan_tasks(appending), "one")) == {"ka", "kb"}
+    overwriting = replace(appending, steps=(*pipeline.steps[:2], replace(store, params={})))
+    assert kept_keys(overwriting, task_named(plan_tasks(overwriting), "one")) == set()

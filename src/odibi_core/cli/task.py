@@ -130,14 +130,32 @@ def _run_task(config, task, context, location, params):
 
 
 def kept_keys(config, task) -> frozenset[str]:
-    """What a task keeps in Delta: its handoffs, and the outputs of its steps marked
-    ``checkpoint: true`` that a later step reads; with ``settings.checkpoint: all``, every
-    output a later step reads, so a retried task resumes from inside itself too."""
+    """What a task keeps in Delta: its handoffs, the outputs of its steps marked
+    ``checkpoint: true``, and what its steps ahead of an append in the task produce; with
+    ``settings.checkpoint: all``, every output a later step reads, so a retried task
+    resumes from inside itself too."""
     read_later = frozenset(key for step in config.steps for key in step.input_keys)
     if config.settings.checkpoint == "all":
         return read_later
     marked = {key for step in config.steps if step.checkpoint for key in step.output_keys}
-    return frozenset(task.handoffs) | (marked & read_later)
+    kept = marked | _ahead_of_appends(config, task)
+    return frozenset(task.handoffs) | (kept & read_later)
+
+
+def _ahead_of_appends(config, task) -> set[str]:
+    """The outputs of the task's steps upstream of an append in the same task.
+
+    A rerun of the task (a retry or a repair) restores them, and with them the append it
+    committed before; without them the append would have to run again, which Delta would
+    skip as already committed, so a resume refuses it.
+    """
+    from odibi_core.core.dag import DAGBuilder
+
+    dag = DAGBuilder(config.steps).build()
+    members = set(task.steps)
+    appends = [n for n in task.steps if str(dag.step(n).params.get("mode", "")).lower() == "append"]
+    ahead = {up for name in appends for up in dag.upstream_of(name) if up in members}
+    return {key for name in ahead for key in dag.step(name).output_keys}
 
 
 def _record_run(config, context, location) -> bool:
