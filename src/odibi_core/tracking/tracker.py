@@ -75,6 +75,8 @@ class StepExecution:
     write: dict[str, Any] | None = None
     # Where a step that did not run got its outputs, e.g. "restored from checkpoint ...".
     restored_from: str | None = None
+    # The step's expectations: one {name, rule, on_violation, passed, failed} per rule.
+    quality: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def schema_diff(self) -> dict[str, list]:
@@ -112,6 +114,8 @@ class StepExecution:
             data["write"] = dict(self.write)
         if self.restored_from is not None:
             data["restored_from"] = self.restored_from
+        if self.quality:  # only steps with expectations have one
+            data["quality"] = [dict(result) for result in self.quality]
         return data
 
 
@@ -420,6 +424,13 @@ class Tracker:
         if self.sample_rows and written_from is not None and written_from.sample:
             return list(written_from.sample), written_from.sample_source
         return [], "off" if not self.sample_rows else "skipped"
+
+    def record_quality(self, step_name: str, results: list[dict[str, Any]]) -> None:
+        """Keep what a step's expectations counted: one dict per rule, in the rules' order."""
+        with self._lock:
+            record = self._records.get(step_name)
+            if record is not None:
+                record.quality = [dict(result) for result in results]
 
     def record_write(self, step_name: str, write: Any) -> None:
         """Keep a Delta write's versions and undo statement in the step's record."""
