@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := local,bundle,openlineage
 
-.PHONY: run test test-fast test-slow stress lint bench clean
+.PHONY: run test test-fast test-slow stress lint bench bench-quick bench-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+## Benchmarks (not run by CI): every scenario, or smaller sizes and fewer pairs.
+## Kedro, the baseline of the orchestration rows, comes from the `bench` extra.
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),bench]"
+
+bench: bench-deps
 	$(BIN)/python bench/run.py
+
+bench-quick: bench-deps
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .odibi .pytest_cache

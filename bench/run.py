@@ -1,9 +1,12 @@
 """Benchmarks. Each figure is a ratio against a baseline measured in the same invocation,
 because wall-clock time on a shared machine is noisy.
 
-    .venv/bin/python bench/run.py            # prints a Markdown table, writes BENCHMARKS.md
-    .venv/bin/python bench/run.py --only chain   # one scenario; updates its row only
-    .venv/bin/python bench/run.py --only cache   # the example pipeline, cold vs cached
+    .venv/bin/python bench/run.py                 # every scenario (make bench)
+    .venv/bin/python bench/run.py --quick         # smaller sizes, fewer pairs (make bench-quick)
+    .venv/bin/python bench/run.py --only chain    # one scenario; other rows of the table stay
+
+Each scenario is a callable in ``SCENARIOS`` taking ``quick`` and returning rows; its rows
+go to ``bench/results/<date>.json`` and to the table in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import orchestration  # noqa: E402
+from bench.measure import Row, report  # noqa: E402
 
 from odibi_core import Step  # noqa: E402
 from odibi_core.engine import pandas_engine  # noqa: E402
@@ -193,13 +200,13 @@ def cached_example(rounds: int = 5) -> dict[str, list[float]]:
     return measured
 
 
-def cache_rows(measured: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:
+def cache_rows(measured: dict[str, list[float]]) -> list[Row]:
     plain = measured["plain"]
     rows = []
     for variant, label in (("cold", "cold, cache on (all miss)"), ("cached", "fully cached")):
         ratios = [t / base for t, base in zip(measured[variant], plain, strict=True)]
         rows.append(
-            (
+            Row(
                 f"example pipeline on Spark (6 steps, merge store): {label} vs no cache",
                 "run without cache",
                 f"{statistics.median(measured[variant]):.2f} s vs {statistics.median(plain):.2f} s",
@@ -212,12 +219,6 @@ def cache_rows(measured: dict[str, list[float]]) -> list[tuple[str, str, str, st
 
 CHAIN_STEPS = 200
 CHAIN_ROWS = 1_000
-CHAIN_NOTE = (
-    "The 200-step chain runs its three variants in turn (A B C A B C ...). On a shared, "
-    "loaded machine the whole-run ratios spread widely; the time of the copy itself, "
-    "measured inside the same runs, is the stable figure: a few percent of the "
-    "framework's per-step overhead."
-)
 
 
 def chain_frame() -> pd.DataFrame:
@@ -307,13 +308,13 @@ def chain_overhead(pairs: int = 11) -> dict[str, list[float]]:
     return measured
 
 
-def chain_rows(measured: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:
+def chain_rows(measured: dict[str, list[float]]) -> list[Row]:
     shared = measured["shared"]
     rows = []
     for variant, label in (("private", "deep copy"), ("cow", "copy-on-write, shallow copy")):
         ratios = [after / before for after, before in zip(measured[variant], shared, strict=True)]
         rows.append(
-            (
+            Row(
                 f"200-step chain of identity pandas function steps (1,000 rows), tracker and "
                 f"events on: private inputs ({label}) vs shared frame",
                 "shared frame",
@@ -327,83 +328,71 @@ def chain_rows(measured: dict[str, list[float]]) -> list[tuple[str, str, str, st
     return rows
 
 
-def write_table(rows: list[tuple[str, str, str, str]], *, keep_others: bool) -> str:
-    """Print and save the table; with ``keep_others`` rows of other benchmarks stay."""
-    table = ["| benchmark | baseline | measured | ratio |", "|---|---|---|---|"]
-    new = [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    path = ROOT / "BENCHMARKS.md"
-    if keep_others and path.exists():
-        names = {row[0] for row in rows}
-        old = [
-            line
-            for line in path.read_text().splitlines()
-            if line.startswith("| ") and not line.startswith(("| benchmark", "|---"))
-        ]
-        kept = [line for line in old if line.split(" | ")[0][2:] not in names]
-        new = kept + new
-    text = "\n".join(table + new)
-    print(text)
-    path.write_text(
-        "# Benchmarks\n\nMeasured with `make bench` (median of repeated runs, 2-core machine). "
-        "Ratios compare against a baseline run in the same invocation.\n\n"
-        + text
-        + "\n\n"
-        + CHAIN_NOTE
-        + "\n"
-    )
-    return text
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--only", choices=["chain", "cache"], help="run one scenario, keep other rows"
-    )
-    only = parser.parse_args().only
-    if only == "chain":
-        write_table(chain_rows(chain_overhead()), keep_others=True)
-        return
-    if only == "cache":
-        write_table(cache_rows(cached_example()), keep_others=True)
-        return
-    run_all()
-
-
-def run_all() -> None:
+def basics_rows(quick: bool = False) -> list[Row]:
+    """The first benchmarks: a small group-by on each engine, four sleeping steps in
+    parallel, and the tracker's cost on a small Spark pipeline."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pandas_t, spark_t = small_groupby(folder)
         par_t, seq_t = parallel_vs_sequential()
         tracked_t, untracked_t, tracked_jobs, untracked_jobs = tracker_overhead(folder)
-    rows = [
-        (
+    return [
+        Row(
             "10k-row group-by step, pandas/DuckDB vs local Spark",
             "Spark engine",
             f"{pandas_t * 1000:.0f} ms vs {spark_t * 1000:.0f} ms",
             f"{spark_t / pandas_t:.1f}x faster on pandas",
         ),
-        (
+        Row(
             "4 independent 0.25 s steps, parallel vs `parallel=False`",
             "sequential run",
             f"{par_t:.2f} s vs {seq_t:.2f} s",
             f"{seq_t / par_t:.1f}x faster in parallel",
         ),
-        (
+        Row(
             "Spark ingest→transform→Delta store (200k rows), tracker on vs off",
             "tracker off",
             f"{tracked_t:.2f} s vs {untracked_t:.2f} s",
             f"{tracked_t / untracked_t:.2f}x the time",
         ),
-        (
+        Row(
             "Spark jobs for the same pipeline, tracker on vs off",
             "tracker off",
             f"{tracked_jobs} vs {untracked_jobs} jobs",
             f"{tracked_jobs - untracked_jobs:+d} job(s): the `limit` sample of the file scan",
         ),
     ]
-    rows += chain_rows(chain_overhead())
-    rows += cache_rows(cached_example())
-    write_table(rows, keep_others=False)
+
+
+# Every scenario: a name for ``--only`` and a callable taking ``quick`` and returning rows.
+SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
+    "basics": basics_rows,
+    "chain": lambda quick: chain_rows(chain_overhead(pairs=5 if quick else 11)),
+    "cache": lambda quick: cache_rows(cached_example(rounds=5)),
+    "orchestration": orchestration.rows,
+    "parallel": orchestration.parallel_rows,
+    "example": orchestration.example_rows,
+}
+# Scenarios too slow for ``--quick`` (``make bench-quick``).
+SLOW = {"cache"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run this scenario only (may be repeated); other rows of the table stay",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and fewer pairs (make bench-quick)"
+    )
+    args = parser.parse_args(argv)
+    names = args.only or [n for n in SCENARIOS if not (args.quick and n in SLOW)]
+    for name in names:
+        print(f"== {name}", flush=True)
+        report(SCENARIOS[name](args.quick))
 
 
 if __name__ == "__main__":
