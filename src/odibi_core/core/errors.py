@@ -61,6 +61,18 @@ class StepExecutionError(OdibiError):
         self.retryable = retryable
 
 
+class QualityError(StepExecutionError):
+    """A step's output broke a quality rule whose action is ``fail`` (or a table rule).
+
+    Never retried: the same input gives the same rows. ``results`` holds the step's
+    ``QualityResult`` of each rule checked.
+    """
+
+    def __init__(self, step_name: str, message: str, results: tuple = ()):
+        super().__init__(step_name, message, retryable=False)
+        self.results = results
+
+
 class PipelineExecutionError(OdibiError):
     """Raised by ``execute(raise_on_error=True)`` when a run ends with a failure."""
 

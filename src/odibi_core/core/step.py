@@ -10,6 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from odibi_core.core.expectations import (
+    Expectation,
+    TableExpectation,
+    expectation_problems,
+    parse_expectations,
+    parse_table_expectations,
+)
+
 BUILTIN_LAYERS = ("ingest", "transform", "store", "publish")
 TRANSFORM_TYPES = ("sql", "function")
 ENGINES = ("pandas", "spark", "auto")
@@ -70,6 +78,24 @@ class Step:
     cache: bool | None = None
     task: str | None = None  # the job task it runs in (odibi_core.bundle)
     checkpoint: bool | None = None  # in a job task, keep its outputs in Delta even so
+    # Data quality rules over the step's output (odibi_core.core.expectations). Given as
+    # the YAML mapping they are parsed here; a mapping that does not parse is kept as
+    # given, for validate_steps to name every problem.
+    expectations: tuple[Expectation, ...] = ()
+    table_expectations: tuple[TableExpectation, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, parse in (
+            ("expectations", parse_expectations),
+            ("table_expectations", parse_table_expectations),
+        ):
+            raw = getattr(self, name)
+            if raw is None:
+                object.__setattr__(self, name, ())
+            elif not isinstance(raw, tuple) or any(isinstance(r, Mapping) for r in raw):
+                rules, problems = parse(raw)
+                if not problems:
+                    object.__setattr__(self, name, rules)
 
     @property
     def kind(self) -> str:
@@ -140,6 +166,7 @@ def field_type_problems(step: Any) -> list[str]:
         value = getattr(step, name)
         if value is not None and not isinstance(value, bool):
             problems.append(f"'{name}' must be true or false, got {value!r}")
+    problems.extend(expectation_problems(step))
     return problems
 
 

@@ -44,6 +44,12 @@ def step_fingerprint(step: Step, *, with_engine: bool = True) -> str:
     fields = _DEFINITION_FIELDS if with_engine else _DEFINITION_FIELDS[:-1]
     definition = {name: getattr(step, name) for name in fields}
     definition["type"] = step.kind
+    # Quality rules decide what a step keeps; left out when empty, so a step without
+    # them keeps the fingerprint it had before rules existed.
+    for name in ("expectations", "table_expectations"):
+        rules = getattr(step, name)
+        if rules:
+            definition[name] = [getattr(rule, "to_dict", lambda r=rule: r)() for rule in rules]
     text = json.dumps(definition, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

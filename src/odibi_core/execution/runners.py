@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from odibi_core.core.errors import OdibiError
+from odibi_core.core.expectations import QualityResult
 from odibi_core.core.secrets import SecretResolver
 from odibi_core.core.snapshot import Snapshot
 from odibi_core.core.step import NodeState, Step
@@ -62,6 +63,7 @@ class StepRun:
     # Data key (None for a store's target) -> the Delta table and version already holding
     # it, so a checkpoint of the same data points there instead of writing it again.
     kept: dict[str | None, tuple[str, int | None]] = field(default_factory=dict)
+    quality: tuple[QualityResult, ...] = ()  # what the step's quality rules found
 
 
 def committed_target(run: StepRun, step: Step) -> tuple[str, int | None]:
@@ -179,7 +181,8 @@ class StoreRunner:
                 "count_reason": run.count_reason,
                 "schema": list(run.schema),
                 "outputs": dict(step.outputs),
-            },
+            }
+            | ({"quality": [r.to_dict() for r in run.quality]} if run.quality else {}),
         )
 
 
