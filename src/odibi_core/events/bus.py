@@ -26,7 +26,11 @@ from typing import Any
 
 from odibi_core.core.config import DEFAULT_HOOK_TIMEOUT
 from odibi_core.core.errors import OdibiError, did_you_mean
-from odibi_core.events.hooks import create_metrics_export_hook, create_summary_hook
+from odibi_core.events.hooks import (
+    create_metrics_export_hook,
+    create_quality_alert_hook,
+    create_summary_hook,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -393,6 +397,7 @@ __all__ = [
     "LifecycleEvents",
     "UnknownEventError",
     "create_metrics_export_hook",
+    "create_quality_alert_hook",
     "create_summary_hook",
     "events",
     "hook_name",

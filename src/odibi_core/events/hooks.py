@@ -1,12 +1,15 @@
-"""Built-in hooks for the EventBus: a console run summary and a JSON metrics file.
+"""Built-in hooks for the EventBus: a console run summary, a JSON metrics file and a data
+quality alert.
 
-Both are built for ``pipeline_complete`` and also work on ``pipeline_error``. They read
+The first two are built for ``pipeline_complete`` and also work on ``pipeline_error``; the
+quality alert for ``node_complete``. They read
 the payload defensively, so a payload with fewer keys still gives a useful result.
 Re-exported from ``odibi_core.events.bus``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +22,8 @@ from odibi_core.core.step_table import NUMERIC_COLUMNS, Column, format_duration,
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+log = logging.getLogger(__name__)
 
 _COLUMNS: tuple[Column, ...] = ("step", "status", "duration", "rows")
 _STATUS_STYLES = {
@@ -59,6 +64,81 @@ def create_metrics_export_hook(
         write_json_atomically(target, run_metrics(event_data))
 
     return metrics_export_hook
+
+
+def create_quality_alert_hook(
+    threshold: float,
+    on_alert: Callable[[dict[str, Any]], Any] | None = None,
+) -> Callable[[dict[str, Any]], None]:
+    """A ``node_complete`` hook that fires when a step's expectation fails too many rows.
+
+    It fires when any rule's failure share, ``failed / (passed + failed)``, is above
+    ``threshold`` (``0.05``: more than 5% of the rows checked broke it; a broken table
+    rule counts 1 of 1). ``on_alert`` is called once per such step with a
+    ``quality_alert`` dict: the run, the step, ``threshold``, ``message`` and ``rules``
+    (the rules above it, each with its ``failed_share``). Without ``on_alert`` the message
+    is logged as a warning. Rules whose counts are unknown never fire.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ValueError(
+            f"create_quality_alert_hook: threshold must be a number from 0 to 1, got "
+            f"{threshold!r}; e.g. 0.05 fires when more than 5% of a rule's rows fail"
+        )
+    if not 0 <= threshold < 1:
+        raise ValueError(
+            f"create_quality_alert_hook: threshold {threshold!r} is outside [0, 1); it is a "
+            "share of rows, e.g. 0.05 fires when more than 5% of a rule's rows fail"
+        )
+
+    def quality_alert_hook(event_data: dict[str, Any]) -> None:
+        alert = quality_alert(event_data, threshold)
+        if alert is None:
+            return
+        if on_alert is None:
+            log.warning("%s", alert["message"])
+        else:
+            on_alert(alert)
+
+    return quality_alert_hook
+
+
+def quality_alert(event_data: Mapping[str, Any], threshold: float) -> dict[str, Any] | None:
+    """What the quality alert hook reports for one ``node_complete`` payload, if anything."""
+    over = []
+    for check in event_data.get("quality") or ():
+        share = failed_share(check)
+        if share is not None and share > threshold:
+            over.append({**check, "failed_share": share})
+    if not over:
+        return None
+    step = event_data.get("step_name")
+    broken = "; ".join(
+        f"{rule.get('name')} ({rule.get('rule')}, {rule.get('on_violation')}) failed "
+        f"{rule['failed']:,} of {rule['passed'] + rule['failed']:,} rows "
+        f"({rule['failed_share']:.1%})"
+        for rule in over
+    )
+    return {
+        "pipeline_name": event_data.get("pipeline_name"),
+        "run_id": event_data.get("run_id"),
+        "execution_id": event_data.get("execution_id"),
+        "step_name": step,
+        "threshold": threshold,
+        "rules": over,
+        "message": (
+            f"data quality of step '{step}' (pipeline {event_data.get('pipeline_name')}, run "
+            f"{event_data.get('run_id')}) is below the {threshold:.1%} failure threshold: {broken}"
+        ),
+    }
+
+
+def failed_share(check: Mapping[str, Any]) -> float | None:
+    """A rule's ``failed / (passed + failed)``; None when a count is unknown or no row was
+    checked."""
+    passed, failed = check.get("passed"), check.get("failed")
+    if passed is None or failed is None or passed + failed == 0:
+        return None
+    return failed / (passed + failed)
 
 
 def run_metrics(event_data: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +215,10 @@ def _cell_style(column: str, cell: str) -> str:
 
 __all__ = [
     "create_metrics_export_hook",
+    "create_quality_alert_hook",
     "create_summary_hook",
+    "failed_share",
     "format_duration",
+    "quality_alert",
     "run_metrics",
 ]
