@@ -36,6 +36,7 @@ __all__ = [
     "PipelineError",
     "PipelineStart",
     "PlannedStep",
+    "QualityCheck",
     "RunEvent",
 ]
 
@@ -116,6 +117,22 @@ class _NodeCompleteKeys(RunEvent):
     attempts: int
 
 
+class _QualityCheckKeys(TypedDict):
+    name: str  # the rule's name in the step's expectations or table_expectations
+    rule: str  # its SQL expression, or the table rule, e.g. "min_rows 1", "unique (id)"
+    on_violation: str  # warn, drop, fail or quarantine
+    passed: int | None  # rows that met it; None when the action did not read every row
+    # Rows that broke it; for unique, rows beyond the first of each key; for min_rows and
+    # max_rows, 1 when the bound is broken.
+    failed: int | None
+
+
+class QualityCheck(_QualityCheckKeys, total=False):
+    """One expectation of a step, as ``node_complete`` and the lineage carry it."""
+
+    reason: str  # why passed and failed are None, when they are
+
+
 class NodeComplete(_NodeCompleteKeys, total=False):
     """``node_complete``: a step succeeded. The keys below may be missing."""
 
@@ -125,6 +142,7 @@ class NodeComplete(_NodeCompleteKeys, total=False):
     count_reason: str | None  # why the count is what it is, when it is not exact
     schema: list[str]  # ["column: arrow_type", ...]
     outputs: dict[str, str]  # output name -> data key
+    quality: list[QualityCheck]  # one per expectation, in order; absent when it has none
 
 
 class NodeError(RunEvent):

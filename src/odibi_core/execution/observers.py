@@ -85,7 +85,8 @@ class _Quiet:
 
 
 class TrackerObserver(_Quiet):
-    """Opens, fails and skips the tracker's step records (the tracking layer finishes them)."""
+    """Opens, fails and skips the tracker's step records (the tracking layer finishes them),
+    and keeps what a succeeded step's expectations counted."""
 
     def __init__(self, tracker: Tracker, messages: RunMessages):
         self.tracker = tracker
@@ -93,6 +94,13 @@ class TrackerObserver(_Quiet):
 
     def step_started(self, step: Step, attempt: int) -> None:
         self.tracker.start_step(step)
+
+    def step_succeeded(
+        self, step: Step, outcome: StepOutcome, attempts: int, duration_ms: int
+    ) -> None:
+        quality = outcome.details.get("quality")
+        if quality:  # the same rule results the node_complete event carries
+            self.tracker.record_quality(step.name, quality)
 
     def step_failed(
         self, step: Step, error: BaseException, attempt: int, will_retry: bool, duration_ms: int
