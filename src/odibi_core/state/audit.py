@@ -1,5 +1,6 @@
 """The audit store: one ``odibi_runs`` row per run execution, one ``odibi_audit`` row per
-step execution, written once per execution and read back as the lineage dict.
+step execution (and one ``odibi_quality`` row per expectation of a step, see
+``odibi_core.state.quality``), written once per execution and read back as the lineage dict.
 
 The tracker hands its lineage dict to ``AuditStore.write_lineage``; ``odibi lineage`` and
 ``odibi report`` turn the stored rows back into the same dict with ``to_lineage``.
@@ -24,6 +25,7 @@ from odibi_core.core.config import StateLocation
 from odibi_core.core.errors import StateError
 from odibi_core.core.run_summary import RunSummary
 from odibi_core.state.location import StateTables
+from odibi_core.state.quality import quality_rows, quality_table
 from odibi_core.state.table import Column, DeltaStateTable
 
 if TYPE_CHECKING:
@@ -87,8 +89,10 @@ AUDIT_COLUMNS: tuple[Column, ...] = (
     # Added after the first layout: appends evolve older tables (see DeltaStateTable.append).
     ("write_json", "string"),
     ("execution_token", "string"),
+    # Version 3: the step's expectation results (also one row each in odibi_quality).
+    ("quality_json", "string"),
 )
-AUDIT_SCHEMA_VERSION = 2
+AUDIT_SCHEMA_VERSION = 3
 
 # The columns runs are looked up by: the only ones worth Delta statistics.
 _KEY_COLUMNS = ("run_id", "execution_id", "pipeline_name", "start_time")
@@ -104,7 +108,7 @@ _STEP_JSON_FIELDS = {
     "schema_diff": "schema_diff_json",
 }
 # Stored as JSON text, and present in a step of the lineage only when recorded.
-_OPTIONAL_STEP_JSON_FIELDS = {"write": "write_json"}
+_OPTIONAL_STEP_JSON_FIELDS = {"write": "write_json", "quality": "quality_json"}
 _STEP_TEXT_FIELDS = ("step_name", "layer", "engine", "engine_reason", "status", "error_message")
 _SUMMARY_FIELDS = (
     "total_steps",
@@ -241,6 +245,7 @@ class AuditStore:
             stats_columns=_KEY_COLUMNS,
             schema_version=AUDIT_SCHEMA_VERSION,
         )
+        self.quality = quality_table(self.tables, provider, lock_timeout=lock_timeout)
 
     # ------------------------------------------------------------------ writing
 
@@ -304,6 +309,10 @@ class AuditStore:
             key = f"{execution_id}#{run_row['execution_token']}"
         suffix = f"{key}:{task_key}" if task_key else key
         self.audit.append(step_rows, txn_app_id=f"odibi:audit:{suffix}", txn_version=0)
+        # No rows, no commit: a run without expectations never touches odibi_quality.
+        self.quality.append(
+            quality_rows(step_rows), txn_app_id=f"odibi:quality:{suffix}", txn_version=0
+        )
         faults.reached("audit_write")  # ODIBI_FAULT=kill_during:audit_write
         self.runs.append([run_row], txn_app_id=f"odibi:runs:{suffix}", txn_version=0)
 
@@ -316,8 +325,9 @@ class AuditStore:
         first = step_rows[0]
         key = f"{first['execution_id']}#{first.get('execution_token')}"
         task = first.get("databricks_task_key") or ""
-        txn = f"odibi:audit:{key}:{task}:{writer}"
-        self.audit.append(step_rows, txn_app_id=txn, txn_version=0)
+        self.audit.append(step_rows, txn_app_id=f"odibi:audit:{key}:{task}:{writer}", txn_version=0)
+        quality_txn = f"odibi:quality:{key}:{task}:{writer}"
+        self.quality.append(quality_rows(step_rows), txn_app_id=quality_txn, txn_version=0)
 
     # ------------------------------------------------------------------ reading
 
