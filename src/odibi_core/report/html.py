@@ -82,6 +82,14 @@ table.sample th,table.sample td{border:1px solid #e4e9ef;padding:3px 8px;text-al
 table.sample th{background:#f8fafc;font-weight:600}
 table.sample th .type{display:block;color:#7b8794;font-weight:400;font-size:11px}
 td.null{color:#9aa5b1;font-style:italic}
+.quality{margin-top:8px}
+table.quality-rules{border-collapse:collapse;font-size:12.5px;margin-top:4px}
+table.quality-rules th,table.quality-rules td{border:1px solid #e4e9ef;padding:3px 8px;
+ text-align:left;vertical-align:top;max-width:420px;overflow-wrap:anywhere}
+table.quality-rules th{background:#f8fafc;font-weight:600}
+table.quality-rules td.num{text-align:right}
+tr.violated td{background:#fff4e0;color:#8a5300}
+tr.violated.fail td{background:#fdecea;color:#8c1d18;font-weight:600}
 footer{color:#7b8794;font-size:12px;text-align:center}
 """
 
@@ -410,6 +418,52 @@ def _sample_table(snapshot: object) -> str:
     )
 
 
+def _quality(step: Mapping) -> str:
+    """The step's expectations: a row per rule; one that counted failing rows is
+    highlighted, in red when its action fails the step."""
+    rules = [r for r in step.get("quality") or [] if isinstance(r, Mapping)]
+    if not rules:
+        return ""
+    violated = sum(1 for rule in rules if _failed_rows(rule))
+    header = "".join(
+        f"<th>{name}</th>"
+        for name in ("expectation", "rule", "on violation", "passed", "failed", "failed %")
+    )
+    body = "".join(_quality_row(rule) for rule in rules)
+    note = f"{len(rules)} expectation(s), {violated} with failing rows"
+    return (
+        f'<div class="quality"><div class="line"><span class="key">data quality</span>{note}'
+        f'</div><table class="quality-rules"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _quality_row(rule: Mapping) -> str:
+    action = rule.get("on_violation")
+    classes = ["violated", "fail"] if action == "fail" else ["violated"]
+    row_class = f' class="{" ".join(classes)}"' if _failed_rows(rule) else ""
+    passed, failed = rule.get("passed"), rule.get("failed")
+    known = _is_count(passed) and _is_count(failed)
+    share = f"{failed / (passed + failed):.1%}" if known and passed + failed else "-"
+    reason = rule.get("reason")
+    note = f' <span class="muted">({xml_text(reason)})</span>' if reason and not known else ""
+    return (
+        f"<tr{row_class}><td>{xml_text(rule.get('name'))}</td>"
+        f"<td><code>{xml_text(rule.get('rule'))}</code></td><td>{_text(action)}</td>"
+        f'<td class="num">{_count(passed)}</td><td class="num">{_count(failed)}{note}</td>'
+        f'<td class="num">{share}</td></tr>'
+    )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _failed_rows(rule: Mapping) -> bool:
+    failed = rule.get("failed")
+    return _is_count(failed) and failed > 0
+
+
 def _step_card(position: int, step: Mapping) -> str:
     status = step.get("status") or "UNKNOWN"
     engine_reason = step.get("engine_reason")
@@ -435,6 +489,6 @@ def _step_card(position: int, step: Mapping) -> str:
         f"<header><h3>{xml_text(step.get('step_name'))}</h3>"
         f'<span class="layer">{xml_text(step.get("layer") or "-")}</span>{_badge(status)}</header>'
         f'<dl class="facts">{facts}</dl>{_times(step)}{reason}{_data_flow(step)}'
-        f"{_schema_diff(step.get('schema_diff'))}{_errors(step)}"
+        f"{_schema_diff(step.get('schema_diff'))}{_quality(step)}{_errors(step)}"
         f"{_sample_table(step.get('after_snapshot'))}</article>"
     )
