@@ -523,6 +523,7 @@ from odibi_core.cli.cache_commands import add_cache_parser  # noqa: E402 - regis
 from odibi_core.cli.init_command import add_init_parser  # noqa: E402 - registered below
 from odibi_core.cli.job_run import add_job_run_parser  # noqa: E402 - registered below
 from odibi_core.cli.jobs_commands import add_jobs_parser  # noqa: E402 - registered below
+from odibi_core.cli.quality_command import add_quality_parser  # noqa: E402 - registered below
 from odibi_core.cli.state_commands import add_state_parser  # noqa: E402 - registered below
 from odibi_core.cli.task import add_task_parser  # noqa: E402 - registered below
 
@@ -530,6 +531,7 @@ _EXTRA_COMMANDS: list = [
     _register_run,
     _register_lineage,
     _register_report,
+    add_quality_parser,
     add_state_parser,
     add_cache_parser,
     add_jobs_parser,
