@@ -77,6 +77,29 @@ def realistic_lineage() -> dict:
                 "removed": ["email"],
                 "changed": [{"column": "customer_id", "old_type": "int32", "new_type": "int64"}],
             },
+            quality=[
+                {
+                    "name": "has_id",
+                    "rule": "customer_id IS NOT NULL",
+                    "on_violation": "drop",
+                    "passed": 990,
+                    "failed": 10,
+                },
+                {
+                    "name": "valid_email",
+                    "rule": "email LIKE '%@%'",
+                    "on_violation": "warn",
+                    "passed": 990,
+                    "failed": 0,
+                },
+                {
+                    "name": "one_per_id",
+                    "rule": "unique (customer_id)",
+                    "on_violation": "fail",
+                    "passed": 989,
+                    "failed": 1,
+                },
+            ],
         ),
         _step(
             "join_orders",
@@ -208,6 +231,7 @@ class _ClassCounter(HTMLParser):
         self.cards: list[str] = []
         self.nodes: list[str] = []
         self.svg_count = 0
+        self.quality_rows: list[str] = []  # each expectation row's class
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -218,6 +242,8 @@ class _ClassCounter(HTMLParser):
             self.cards.append(attributes["data-step"])
         if tag == "g" and "node" in classes:
             self.nodes.append(attributes["data-step"])
+        if tag == "tr" and self.cards and self.cards[-1] == "clean_customers":
+            self.quality_rows.append(" ".join(classes))
 
 
 @pytest.fixture
@@ -259,3 +285,6 @@ def test_rendered_dom_has_a_card_and_a_node_per_step(report_file, tmp_path):
     assert sorted(parser.nodes) == sorted(names)
     assert parser.svg_count == 1
     assert "Binder Error: column 'amount' not found" in dom
+    # The step's expectations (header, three rules), then its sample (header, two rows):
+    # the rules with failing rows are highlighted, in red where they fail the step.
+    assert parser.quality_rows[:4] == ["", "violated", "", "violated fail"]
