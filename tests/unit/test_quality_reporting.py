@@ -14,12 +14,13 @@ from rich.console import Console
 from odibi_core import Step
 from odibi_core.cli.quality_command import quality_heading, quality_table, unknown_count_notes
 from odibi_core.core.config import StateLocation
-from odibi_core.core.errors import StateError
+from odibi_core.core.errors import QualityError, StateError
+from odibi_core.core.expectations import QualityResult
 from odibi_core.core.snapshot import Snapshot
 from odibi_core.core.step import NodeState
 from odibi_core.event_bus import EventBus, create_quality_alert_hook
 from odibi_core.events.hooks import failed_share
-from odibi_core.events.payloads import NodeComplete, QualityCheck
+from odibi_core.events.payloads import NodeComplete, NodeError, QualityCheck
 from odibi_core.execution.executor import StepOutcome
 from odibi_core.execution.observers import EventObserver, Observers, TrackerObserver
 from odibi_core.orchestrator import Orchestrator
@@ -120,6 +121,37 @@ def test_the_tracker_keeps_a_copy_of_the_rules_not_the_callers_list():
     tracker, _ = _observed_run({"clean": checks})
     checks[0]["failed"] = 99
     assert tracker.get("clean").to_dict()["quality"][0]["failed"] == 10
+
+
+def test_a_step_a_fail_rule_failed_keeps_every_rules_counts_in_lineage_and_node_error():
+    orchestrator = Orchestrator(steps=_steps(), engine_type="pandas", pipeline_name="orders")
+    bus = EventBus()
+    errors: list[dict] = []
+    bus.register_hook("node_error", errors.append)
+    tracker = Tracker("orders", run_id="run-1", execution_id="run-1.1")
+    observers = Observers(
+        [
+            TrackerObserver(tracker, orchestrator.messages),
+            EventObserver(bus, orchestrator.execution, orchestrator.messages, orchestrator.dag),
+        ]
+    )
+    clean = orchestrator.dag.step("clean")
+    results = (
+        QualityResult("valid_amount", "amount >= 0", "fail", 97, 3),
+        QualityResult("has_customer", "customer_id IS NOT NULL", "warn", 100, 0),
+    )
+    observers.step_started(clean, 1)
+    observers.step_failed(clean, QualityError("clean", "broken", results), 1, False, 5)
+    observers.step_failed(clean, ValueError("other"), 1, False, 5)  # no rules: no key
+
+    expected = [result.to_dict() for result in results]
+    assert tracker.get("clean").to_dict()["quality"] == expected
+    assert tracker.get("clean").status is NodeState.FAILED
+    assert errors[0]["quality"] == expected and "quality" not in errors[1]
+    assert set(errors[0]) <= NodeError.__required_keys__ | NodeError.__optional_keys__
+    alerts: list[dict] = []
+    create_quality_alert_hook(0.01, alerts.append)(errors[0])
+    assert [rule["name"] for rule in alerts[0]["rules"]] == ["valid_amount"]
 
 
 # --------------------------------------------------------------------------- audit rows

@@ -2,7 +2,7 @@
 quality alert.
 
 The first two are built for ``pipeline_complete`` and also work on ``pipeline_error``; the
-quality alert for ``node_complete``. They read
+quality alert for ``node_complete`` and ``node_error``. They read
 the payload defensively, so a payload with fewer keys still gives a useful result.
 Re-exported from ``odibi_core.events.bus``.
 """
@@ -70,11 +70,14 @@ def create_quality_alert_hook(
     threshold: float,
     on_alert: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Callable[[dict[str, Any]], None]:
-    """A ``node_complete`` hook that fires when a step's expectation fails too many rows.
+    """A hook that fires when a step's expectation fails too many rows.
+
+    Register it on ``node_complete``, and on ``node_error`` to hear of the rules that failed
+    a step too (that payload carries ``quality`` only then).
 
     It fires when any rule's failure share, ``failed / (passed + failed)``, is above
-    ``threshold`` (``0.05``: more than 5% of the rows checked broke it; a broken table
-    rule counts 1 of 1). ``on_alert`` is called once per such step with a
+    ``threshold`` (``0.05``: more than 5% of the rows checked broke it; a broken
+    ``min_rows`` or ``max_rows`` counts 1 of 1). ``on_alert`` is called once per such step with a
     ``quality_alert`` dict: the run, the step, ``threshold``, ``message`` and ``rules``
     (the rules above it, each with its ``failed_share``). Without ``on_alert`` the message
     is logged as a warning. Rules whose counts are unknown never fire.

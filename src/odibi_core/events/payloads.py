@@ -145,9 +145,7 @@ class NodeComplete(_NodeCompleteKeys, total=False):
     quality: list[QualityCheck]  # one per expectation, in order; absent when it has none
 
 
-class NodeError(RunEvent):
-    """``node_error``: an attempt of a step failed."""
-
+class _NodeErrorKeys(RunEvent):
     step_name: str
     layer: str
     error_message: str  # redacted as the run's tracker settings say
@@ -155,6 +153,12 @@ class NodeError(RunEvent):
     retry_count: int  # the attempt that failed, from 1
     will_retry: bool  # False: the step has failed for good
     duration_ms: int
+
+
+class NodeError(_NodeErrorKeys, total=False):
+    """``node_error``: an attempt of a step failed. The key below may be missing."""
+
+    quality: list[QualityCheck]  # when a fail rule or a table rule failed the step: every rule
 
 
 PAYLOADS: dict[str, type] = {

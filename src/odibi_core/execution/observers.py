@@ -17,6 +17,7 @@ from typing import Any
 
 from odibi_core.core import faults
 from odibi_core.core.dag import DAG
+from odibi_core.core.errors import QualityError
 from odibi_core.core.step import NodeState, Step
 from odibi_core.events.bus import EventBus
 from odibi_core.execution.context import Execution
@@ -109,6 +110,9 @@ class TrackerObserver(_Quiet):
         self.tracker.attempt_failed(step.name, message)
         if not will_retry:
             self.tracker.fail_step(step, message)
+            quality = quality_of_failure(error)
+            if quality:  # a broken fail rule: what every rule of the step counted
+                self.tracker.record_quality(step.name, quality)
 
     def step_skipped(self, step: Step, reason: str) -> None:
         self.tracker.skip_step(step, reason)
@@ -248,18 +252,17 @@ class EventObserver(_Quiet):
         log.debug("step '%s' failed on attempt %d", step.name, attempt, exc_info=error)
         if not will_retry:
             self._keep_row(step.name, duration_ms, None, "FAILED")
-        self._emit(
-            "node_error",
-            {
-                "step_name": step.name,
-                "layer": step.layer,
-                "error_message": self.messages.error_text(error, step.name),
-                "error_type": type(error.__cause__ or error).__name__,
-                "retry_count": attempt,
-                "will_retry": will_retry,
-                "duration_ms": duration_ms,
-            },
-        )
+        payload = {
+            "step_name": step.name,
+            "layer": step.layer,
+            "error_message": self.messages.error_text(error, step.name),
+            "error_type": type(error.__cause__ or error).__name__,
+            "retry_count": attempt,
+            "will_retry": will_retry,
+            "duration_ms": duration_ms,
+        }
+        quality = quality_of_failure(error)
+        self._emit("node_error", {**payload, "quality": quality} if quality else payload)
 
     def _keep_row(self, name: str, duration_ms: int, row_count: int | None, status: str) -> None:
         row = {
@@ -270,3 +273,12 @@ class EventObserver(_Quiet):
         }
         with self._lock:
             self._step_rows[name] = row
+
+
+def quality_of_failure(error: BaseException) -> list[dict[str, Any]]:
+    """The rule results a step's quality error carries (a ``fail`` rule or a table rule
+    broke), as the dicts ``node_complete`` carries; empty for any other error."""
+    results = getattr(error, "results", None)
+    if not isinstance(error, QualityError) or not results:
+        return []
+    return [result.to_dict() for result in results]
