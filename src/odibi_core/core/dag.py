@@ -9,6 +9,7 @@ from __future__ import annotations
 import graphlib
 import heapq
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ class DAGBuilder:
 
     def build(self) -> DAG:
         names = [s.name for s in self.steps]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
         if duplicates:
             raise PipelineConfigError(f"duplicate step names: {', '.join(duplicates)}")
         edges = _edges(self.steps)

@@ -28,7 +28,8 @@ class RunSummary:
     ) -> RunSummary:
         """Counts of ``states`` (step name -> state); names follow ``order`` (completion)."""
         states = {name: _state(value) for name, value in states.items()}
-        order = [*order, *(name for name in states if name not in order)]
+        listed = set(order)
+        order = [*order, *(name for name in states if name not in listed)]
 
         def named(state: NodeState) -> tuple[str, ...]:
             return tuple(name for name in order if states.get(name) is state)

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ class DAGExecutor:
 
     def _execute_parallel(self) -> None:
         remaining = {n: len(self.dag.dependencies(n)) for n in self.dag.topological_order()}
-        ready = [n for n, count in remaining.items() if count == 0]
+        ready = deque(n for n, count in remaining.items() if count == 0)
         for name in ready:
             self._set_state(name, NodeState.READY)
         running: dict[Future, str] = {}
@@ -171,7 +172,7 @@ class DAGExecutor:
         try:
             while ready or running:
                 while ready and len(running) < self.max_workers and not self._cancelled.is_set():
-                    name = ready.pop(0)
+                    name = ready.popleft()
                     running[pool.submit(self._run_with_retries, name)] = name
                 if self._cancelled.is_set():
                     for name in ready:
