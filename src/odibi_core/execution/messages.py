@@ -81,4 +81,5 @@ def _names_in(steps: Iterable[Step], base_dir: Path | None) -> set[str]:
             names.add(str((base_dir or Path.cwd()).joinpath(step.value).resolve()))
         if step.kind == "sql" and isinstance(step.value, str):
             names.update(sql_identifiers(step.value))  # column names, never values
+        names.update(rule.name for rule in (*step.expectations, *step.table_expectations))
     return names
