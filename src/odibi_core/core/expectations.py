@@ -119,6 +119,8 @@ def _parse_rule(name: Any, spec: Any, where: str, problems: list[str]) -> Expect
     rule = spec.get("rule")
     if not isinstance(rule, str) or not rule.strip():
         problems.append(f"{where}: 'rule' must be a Spark SQL condition such as 'amount >= 0'")
+    elif (why := rule_columns(rule)[1]) is not None:
+        problems.append(f"{where}: rule {rule!r} is no row condition: {why}")
     action = spec.get("on_violation", "warn")
     if action not in ACTIONS:
         problems.append(
@@ -210,3 +212,31 @@ def _rules_of(step: Any) -> list[Expectation | TableExpectation]:
     rows = step.expectations if isinstance(step.expectations, tuple) else ()
     tables = step.table_expectations if isinstance(step.table_expectations, tuple) else ()
     return [*rows, *tables]
+
+
+def rule_columns(rule: str) -> tuple[frozenset[str], str | None]:
+    """The columns a rule names, and why it is no row condition (None when it is one).
+
+    A rule is one Spark SQL expression over a row: no statement, subquery, aggregate or
+    window, since it is evaluated per row, inside an observation on Spark.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(rule, read="spark")
+    except SqlglotError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return frozenset(), f"it does not parse as Spark SQL: {first}"
+    if not isinstance(tree, exp.Condition):
+        return frozenset(), "it must be a condition such as 'amount >= 0', not a statement"
+    for kind, what in (
+        (exp.Query, "a subquery"),
+        (exp.AggFunc, "an aggregate"),
+        (exp.Window, "a window function"),
+    ):
+        if tree.find(kind) is not None:
+            return frozenset(), f"it holds {what}; a rule is a condition on one row"
+    # ``a.b`` is field b of struct column a: the output must have a.
+    return frozenset(c.parts[0].name for c in tree.find_all(exp.Column)), None

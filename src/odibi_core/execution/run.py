@@ -32,6 +32,7 @@ from odibi_core.execution.observers import (
     TrackerObserver,
 )
 from odibi_core.execution.plan import RunPlan
+from odibi_core.execution.quality import QualityLayer
 from odibi_core.execution.result import RunResult
 from odibi_core.execution.runners import (
     NodeRunner,
@@ -44,6 +45,8 @@ from odibi_core.execution.store import DataStore, ReaderCount
 from odibi_core.execution.tracking_layer import TrackingLayer
 from odibi_core.state.cache import CacheManager
 from odibi_core.state.checkpoints import Checkpoint, CheckpointManager
+from odibi_core.state.location import default_local_location
+from odibi_core.state.quarantine import QuarantineTable
 from odibi_core.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,7 @@ class PipelineRun:
         self.plan = plan
         self.execution = execution
         self.services = services
+        self.quality: QualityLayer | None = None  # set when a step has quality rules
 
     def execute(self) -> RunResult:
         from odibi_core.engine.registry import Engines
@@ -123,9 +127,8 @@ class PipelineRun:
         try:
             report = executor.execute()
             self._flush_cache()
-            if tracker and engines.spark_started:
-                tracker.settle()
-                tracker.release()
+            if engines.spark_started:
+                self._settle(tracker)
             if tracker:
                 tracker.spark_session = engines.session.settings
             result = self._result(report, start, tracker, engines.spark_started)
@@ -191,7 +194,7 @@ class PipelineRun:
         layers: list[RunnerLayer] = [*services.layers, *saving, *keeping]
         if tracker:
             layers.append(lambda inner: TrackingLayer(inner, tracker, dag=plan.dag))
-        layers.extend([*looking_up, *restoring])
+        layers.extend([*looking_up, *restoring, *self._quality_layer(engines)])
         layers.append(lambda inner: SecretLayer(inner, resolver))
         chooser = EngineChooser(
             default_engine=plan.engine,
@@ -205,6 +208,40 @@ class PipelineRun:
         return StoreRunner(
             stack(node_runner, layers), store=services.store, engines=engines, chooser=chooser
         )
+
+    def _quality_layer(self, engines: Any) -> list[RunnerLayer]:
+        """Inside tracking (it sees what the rules keep), cache and restore (a restored
+        step's output was checked when it ran)."""
+        plan, services = self.plan, self.services
+        if not any(s.expectations or s.table_expectations for s in plan.dag.steps):
+            return []
+        quarantine = QuarantineTable(
+            services.state or plan.config.state or default_local_location(),
+            pipeline=plan.name,
+            run_id=self.execution.run_id,
+            spark_engine=lambda: engines.get("spark"),
+            warehouse=services.warehouse,
+        )
+
+        def quality(inner: Any) -> QualityLayer:
+            self.quality = QualityLayer(
+                inner, quarantine=quarantine, redactor=services.messages.redactor
+            )
+            return self.quality
+
+        return [quality]
+
+    def _settle(self, tracker: Tracker | None) -> None:
+        """Deferred Spark counts, once the run's actions ran: the tracker's, then the rules'
+        (which go into the tracker's records)."""
+        if tracker:
+            tracker.settle()
+            tracker.release()
+        if self.quality is None:
+            return
+        for name, results in self.quality.settle(tracker).items():
+            if tracker is not None:
+                tracker.record_quality(name, results)
 
     def _checkpoint_layers(self, engines: Any) -> tuple[list[RunnerLayer], list[RunnerLayer]]:
         """Saving (outside tracking) and restoring (inside it), when checkpoints are on."""
