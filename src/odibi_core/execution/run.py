@@ -94,6 +94,19 @@ class RunServices:
         return self.context.warehouse
 
 
+def needs_spark_session(plan: RunPlan, services: RunServices) -> bool:
+    """Whether the run needs Spark whatever its data's size, so its session starts in the
+    background as the run begins and the first step that needs it waits for it.
+
+    Spark or Delta steps need it (``plan.spark_steps``), and so do the Delta tables of the
+    cache and of checkpoints, and the state tables the tracked run's audit rows go to. A
+    run of pandas steps without them starts no JVM.
+    """
+    records_state = services.state is not None and services.enable_tracker
+    keeps_tables = services.cache is not None or services.checkpoints is not None
+    return bool(plan.spark_steps) or keeps_tables or records_state
+
+
 class PipelineRun:
     """Runs ``plan`` once as ``execution``."""
 
@@ -117,7 +130,7 @@ class PipelineRun:
             services.bus, self.execution, services.messages, plan.dag, _settled_rows(tracker)
         )
         executor = self._executor(engines, tracker, events)
-        if plan.spark_steps:  # a session is ready (or building) before the first Spark step
+        if needs_spark_session(plan, services):  # the JVM starts while pandas steps run
             engines.session.start()
         start = datetime.now(timezone.utc)
         if tracker:
