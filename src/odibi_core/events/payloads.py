@@ -121,7 +121,10 @@ class _QualityCheckKeys(TypedDict):
     name: str  # the rule's name in the step's expectations or table_expectations
     rule: str  # its SQL expression, or the table rule, e.g. "min_rows 1", "unique (id)"
     on_violation: str  # warn, drop, fail or quarantine
-    passed: int | None  # rows that met it; None when the action did not read every row
+    # Rows that met it. None, with the reason, when the counting action did not read every
+    # row; and in node_complete for a Spark step with only warn and drop rules, whose counts
+    # ride on the next action (the lineage, audit and odibi_quality get them settled).
+    passed: int | None
     # Rows that broke it; for unique, rows beyond the first of each key; for min_rows and
     # max_rows, 1 when the bound is broken.
     failed: int | None
