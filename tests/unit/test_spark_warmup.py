@@ -3,15 +3,18 @@ starting (or importing) Spark: those that will need it whatever their data's siz
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 from odibi_core.core.config import PipelineConfig
-from odibi_core.core.step import Step
+from odibi_core.core.step import NodeState, Step
+from odibi_core.engine import session
 from odibi_core.events.bus import EventBus
 from odibi_core.execution.messages import RunMessages
 from odibi_core.execution.plan import build_plan
 from odibi_core.execution.run import RunServices, needs_spark_session
 from odibi_core.execution.store import MemoryStore
+from odibi_core.orchestrator import Orchestrator
 from odibi_core.state.cache import CacheManager
 from odibi_core.state.checkpoints import CheckpointManager
 from odibi_core.state.location import default_local_location
@@ -62,3 +65,33 @@ def test_the_cache_and_checkpoints_need_the_session_they_are_kept_with():
     checkpoints = CheckpointManager(default_local_location(), run_id="r1", **where)
     assert _decide(READ, KEEP, SAVE_CSV, cache=cache) is True
     assert _decide(READ, KEEP, SAVE_CSV, checkpoints=checkpoints) is True
+
+
+def test_a_failed_background_start_fails_the_first_spark_step_with_its_cause(tmp_path, monkeypatch):
+    # A JVM that fails to start cannot be had here without starting one: obtaining the
+    # session is replaced by a failure, recorded with the thread it ran on.
+    threads = []
+
+    def failing(source, given=None, *, warehouse=None):
+        threads.append(threading.current_thread().name)
+        raise RuntimeError("the JVM did not start: JAVA_HOME is not set")
+
+    monkeypatch.setattr(session, "obtain_session", failing)
+    for variable in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "DATABRICKS_RUNTIME_VERSION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(session, "_databricks_connect_installed", lambda: False)
+    monkeypatch.setattr(session, "_classic_session_running", lambda: False)
+    rows = Step(
+        layer="transform",
+        name="rows",
+        type="function",
+        value="tests.funcs:sleep_then_rows",
+        params={"seconds": 0.0},
+        outputs={"data": "kept"},
+    )
+    save = replace(SAVE_DELTA, value=str(tmp_path / "out"))
+    result = Orchestrator(steps=[rows, save], engine_type="pandas", max_retries=0).execute()
+    assert result.node_states["rows"] is NodeState.SUCCESS
+    assert result.node_states["save_delta"] is NodeState.FAILED
+    assert "the JVM did not start: JAVA_HOME is not set" in result.error
+    assert threads == ["odibi-spark-start"]  # started as the run began, once
