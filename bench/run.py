@@ -373,8 +373,8 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "parallel": orchestration.parallel_rows,
     "example": orchestration.example_rows,
 }
-# Scenarios too slow for ``--quick`` (``make bench-quick``).
-SLOW = {"cache"}
+# Scenarios too slow for ``--quick`` (``make bench-quick``): fresh processes each.
+SLOW = {"cache", "example"}
 
 
 def main(argv: list[str] | None = None) -> None:
