@@ -156,9 +156,11 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_validate(args) -> int:
     from odibi_core.core.config import load_pipeline
     from odibi_core.core.dag import DAGBuilder
+    from odibi_core.engine.quality_schema import raise_on_rule_columns
 
     config = load_pipeline(args.pipeline)
     dag = DAGBuilder(config.steps).build()
+    raise_on_rule_columns(config)  # quality rules against the outputs known without data
     print(
         f"{args.pipeline}: pipeline '{config.name}' is valid: "
         f"{len(config.steps)} steps, {len(dag.levels())} levels, default engine {config.engine}"
