@@ -10,7 +10,7 @@ alike. What differs is how to tell, without waiting, that an action has run:
   is private pyspark API, used only when the Observation is a classic one.
 
 Which observations sit below a limit or sample (an action may then stop early and leave a
-partial count) is read from the analysed plan: the JVM plan on classic, the plan text of
+partial count) is read from the analysed plan's text: the JVM's on classic, that of
 ``explain`` over Connect. Neither runs a job.
 """
 
@@ -142,23 +142,17 @@ def under_limits_in_plan_text(text: str) -> set[str]:
 
 
 def _classic_under_limits(frame: Any) -> set[str]:
-    """From the JVM's analysed plan (classic sessions only: a Connect frame has no _jdf)."""
+    """From the JVM's analysed plan (classic sessions only: a Connect frame has no _jdf).
+
+    The plan's text comes back in one call to the JVM; walking its nodes one by one from
+    Python costs several calls per node.
+    """
     try:
-        plan = frame._jdf.queryExecution().analyzed()  # noqa: SLF001 - no public plan API
+        text = frame._jdf.queryExecution().analyzed().treeString()  # noqa: SLF001 - no public plan API
     except Exception as exc:
         log.debug("could not read the plan to check for limits: %s", exc)
         return set()
-    found: set[str] = set()
-    stack = [(plan, False)]
-    while stack:
-        node, limited = stack.pop()
-        kind = node.nodeName()
-        limited = limited or kind in PARTIAL_READ_NODES
-        if kind == "CollectMetrics" and limited:
-            found.add(str(node.name()))
-        children = node.children()
-        stack.extend((children.apply(i), limited) for i in range(children.size()))
-    return found
+    return under_limits_in_plan_text(text)
 
 
 def _classic_fired(observation: Any) -> bool:

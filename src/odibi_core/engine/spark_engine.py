@@ -36,6 +36,7 @@ from odibi_core.engine.base import Frame, ReadSpec, WriteResult, WriteSpec
 from odibi_core.engine.connect import deliver_flows, is_connect
 from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.delta_write import DeltaTarget, write_delta
+from odibi_core.engine.file_peek import FilePeek, peek_files, peekable_files
 from odibi_core.engine.observed import ObservedCount, observations_under_limits
 from odibi_core.engine.rules import (
     FILE_FORMATS,
@@ -316,6 +317,23 @@ class SparkEngineContext:
             raise spark_error(exc, step=None, action="take a sample") from exc
         return json_safe_rows(rows)
 
+    def peek_read(self, frame: Frame, spec: ReadSpec, n: int) -> FilePeek:
+        """An ingest's first ``n`` rows and (parquet) row count from its local files.
+
+        No Spark job runs: a ``limit(n)`` sample would be one, and an observed count sits
+        between the scan and the operators above it. ``FilePeek.NOTHING`` when the files
+        are not on this machine or are not read here exactly as Spark reads them.
+        """
+        fmt = spec.format.lower()
+        local = local_disk_path(spec.source) if not spec.options else None
+        files = peekable_files(local, fmt) if local is not None else []
+        schema = _arrow_schema(self.adopt(frame)) if files else None
+        if schema is None:
+            return FilePeek.NOTHING
+        peek = peek_files(files, fmt, schema, n)
+        rows = json_safe_rows(peek.rows) if peek.rows is not None else None
+        return FilePeek(rows=rows, count=peek.count)
+
     def to_arrow(self, frame: Frame) -> Any:
         adopted = self.adopt(frame)
         try:
@@ -402,6 +420,22 @@ def _with_placeholders(query: str, names: list[str]) -> str:
 def _view_name(logical: str) -> str:
     safe = re.sub(r"\W", "_", logical).lower()
     return f"odibi_{safe}_{uuid.uuid4().hex[:8]}"
+
+
+def _arrow_schema(frame: DataFrame) -> Any:
+    """The Arrow schema of Spark's ``toArrow`` for ``frame``; None for a type Arrow lacks."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    try:
+        return pa.schema(
+            [
+                pa.field(field.name, normalize_arrow_type(to_arrow_type(field.dataType)))
+                for field in frame.schema.fields
+            ]
+        )
+    except Exception:  # noqa: BLE001 - e.g. an interval: Spark samples it itself
+        return None
 
 
 def _widen_inferred_integers(frame: DataFrame) -> DataFrame:

@@ -77,7 +77,11 @@ class TrackingLayer:
     ) -> tuple[Any, Snapshot]:
         if engine.name == "spark":
             return self.tracker.snapshot_spark_output(
-                frame, engine, name=f"odibi_{step.name}_{logical}", file_scan=read is not None
+                frame,
+                engine,
+                name=f"odibi_{step.name}_{logical}",
+                file_scan=read is not None,
+                read=read,
             )
         sample_source = "file_scan" if read is not None else "in_memory"
         return frame, self.tracker.snapshot_pandas(frame, engine, sample_source=sample_source)

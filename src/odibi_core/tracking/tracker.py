@@ -321,25 +321,35 @@ class Tracker:
         )
 
     def snapshot_spark_output(
-        self, frame: Any, engine: Any, *, name: str, file_scan: bool
+        self, frame: Any, engine: Any, *, name: str, file_scan: bool, read: Any = None
     ) -> tuple[Any, Snapshot]:
         """Schema now (metadata only); the count from an Observation on the action that runs anyway.
 
-        Returns the frame to hand downstream: it carries the observation.
+        A local file ingest (``read``, its ReadSpec) is peeked at instead where the engine
+        can: the first rows and a parquet file's count come from the files, with no Spark
+        job and no observation over the scan. Returns the frame to hand downstream: it
+        carries the observation, if one was needed.
         """
-        self.distrust_observations(
-            engine.observations_under_limits(frame),
-            f"'{name}' reads it through a limit or sample, so the first action may have read only part of it",
-        )
+        if read is None and self._has_deferred():  # a fresh read holds no observation
+            self.distrust_observations(
+                engine.observations_under_limits(frame),
+                f"'{name}' reads it through a limit or sample, so the first action may have read only part of it",
+            )
+        peek_rows, peek_count = self._peek(frame, engine, read)
         unobserved = frame  # samples run on this, so a limit(n) never settles the observed count
         deferred, count_reason = None, None
-        if self.settings.exact_counts:
+        if peek_count is not None:
+            row_count, count_source = peek_count, "exact"
+        elif self.settings.exact_counts:
             frame, row_count, count_reason = self._exact_count(frame, engine)
             count_source = "exact"
         else:
             frame, deferred = engine.observe_count(frame, name)
             row_count, count_source = None, "deferred"
-        sample, sample_source = self._spark_sample(unobserved, engine, file_scan)
+        if peek_rows is not None:
+            sample, sample_source = self.redact(peek_rows), "file_scan"
+        else:
+            sample, sample_source = self._spark_sample(unobserved, engine, file_scan)
         snapshot = Snapshot(
             schema=engine.schema(unobserved),
             row_count=row_count,
@@ -352,6 +362,18 @@ class Tracker:
             with self._lock:
                 self._deferred.append(_Deferred(snapshot, deferred))
         return frame, snapshot
+
+    def _has_deferred(self) -> bool:
+        with self._lock:
+            return bool(self._deferred)
+
+    def _peek(self, frame: Any, engine: Any, read: Any) -> tuple[list | None, int | None]:
+        """Rows (when samples are on) and count an ingest's files give without Spark."""
+        peek_read = getattr(engine, "peek_read", None)
+        if read is None or peek_read is None:
+            return None, None
+        peek = peek_read(frame, read, self.sample_rows)
+        return (peek.rows if self.sample_rows else None), peek.count
 
     def _exact_count(self, frame: Any, engine: Any) -> tuple[Any, int, str | None]:
         """Debugging aid: count at the step, at the cost of a pass over the data.
