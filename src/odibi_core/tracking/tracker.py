@@ -7,7 +7,9 @@ keyed by step name and guarded by one lock, so steps running in parallel never s
 Counts are free on pandas. On Spark a step that runs no action of its own gets its count
 from an ``Observation`` attached to its output, filled in when the downstream action runs
 (``count_source: deferred`` until then) and settled before ``execute()`` returns. Writes
-report the Delta commit's own metrics.
+report the Delta commit's own metrics. A local parquet ingest is counted from the files'
+footers, and a local file ingest sampled from its first rows: the tracker itself submits
+no Spark job.
 """
 
 from __future__ import annotations
