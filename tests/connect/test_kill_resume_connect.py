@@ -22,9 +22,12 @@ from tests.reliability.test_concurrency import _example as example  # a small co
 
 pytestmark = [pytest.mark.spark, pytest.mark.connect]
 
-# After the second step (its checkpoint committed, the store not started), and after every
-# step (the audit rows committed, the run row not).
-POINTS = ("kill_after:node_complete:2", "kill_during:audit_write:1")
+# After the second step (its checkpoint committed, the store not started), in the middle of
+# the store's write (its data file there; the server may still commit it after the client
+# died, so the resume finds the MERGE done or not), and after every step (the audit rows
+# committed, the run row not). The classic driver's kill at the same points runs under
+# `make test-slow` (tests/integration/test_kill_resume.py).
+POINTS = ("kill_after:node_complete:2", "kill_during:delta_write:6", "kill_during:audit_write:1")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def killed_runs(spark, tmp_path_factory) -> Iterator[KilledRuns]:
     assert os.environ["SPARK_REMOTE"]  # the killed runs reach the suite's server through it
     source = tmp_path_factory.mktemp("example")
     example(source)
-    runs = KilledRuns(source, tmp_path_factory.mktemp("killed"), POINTS, ahead=1)
+    runs = KilledRuns(source, tmp_path_factory.mktemp("killed"), POINTS, ahead=2)
     yield runs
     runs.stop()
 

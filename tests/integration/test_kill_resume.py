@@ -35,16 +35,11 @@ THREE_POINTS = (
     "kill_during:delta_write:6",
     "kill_during:audit_write:1",
 )
-# A killed run here starts a JVM of its own. By default only the kill in the middle of a
-# write runs here, the one only a classic driver shows (an orphaned data file); the other
-# two run by default over Spark Connect, whose killed runs share the suite's server
-# (tests/connect/test_kill_resume_connect.py), and here with `make test-slow`.
-DEFAULT_POINTS = ("kill_during:delta_write:6",)
+# A killed run here starts a JVM of its own, so these run with `make test-slow`; the same
+# three points run by default over Spark Connect, whose killed runs share the suite's
+# server (tests/connect/test_kill_resume_connect.py).
 SEED = 11
-SLOW_POINTS = [
-    *(point for point in THREE_POINTS if point not in DEFAULT_POINTS),
-    *seeded_points(SEED, 10, besides=THREE_POINTS),
-]
+SLOW_POINTS = [*THREE_POINTS, *seeded_points(SEED, 10, besides=THREE_POINTS)]
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +77,7 @@ def clean(spark, source, killed_runs, tmp_path_factory) -> Path:
     return warehouse
 
 
-@pytest.mark.parametrize("point", DEFAULT_POINTS)
-def test_a_killed_run_resumes_to_the_targets_of_a_clean_run(spark, killed_runs, clean, point):
-    killed = killed_at(killed_runs, point)
-    _assert_the_store_state(killed, point)
-    resume_and_compare(spark, killed, clean)
-
-
-@pytest.mark.slow  # twelve JVMs of their own, one per kill: runs under `make test-slow`
+@pytest.mark.slow  # thirteen JVMs of their own, one per kill: runs under `make test-slow`
 @pytest.mark.parametrize("point", SLOW_POINTS)
 def test_a_run_killed_at_a_seeded_point_resumes_to_the_targets_of_a_clean_run(
     spark, killed_runs, clean, point
