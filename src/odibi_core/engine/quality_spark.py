@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,7 +67,8 @@ def observe_rules(frame: Any, rules: Sequence[Expectation], name: str) -> tuple[
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    observation_name = f"{name}_rules"
+    plain = re.sub(r"\W", "_", name)
+    observation_name = f"{plain}_rules_{uuid.uuid4().hex[:12]}"  # one per execution
     observation = Observation(observation_name)
     metrics = [_broken_count(r.rule).alias(f"q{i}") for i, r in enumerate(rules)]
     observed = frame.observe(observation, F.count(F.lit(1)).alias("rows"), *metrics)
@@ -79,8 +82,14 @@ def aggregate_rules(
     table_rules: Sequence[TableExpectation],
     removing: Sequence[Expectation],
 ) -> tuple[int, int, dict[str, int]]:
-    """One aggregation: the row count, the rows kept (breaking none of ``removing``), each
-    row rule's failing rows, and each ``unique`` rule's repeated keys among the kept rows."""
+    """One pass: the row count, the rows kept (breaking none of ``removing``), each row
+    rule's failing rows, and each ``unique`` rule's repeated keys among the kept rows.
+
+    Without a ``unique`` rule the pass is one job: an observation on a ``noop`` write, which
+    reads the output once and shuffles nothing. A ``unique`` rule needs the keys shuffled,
+    so the counts come from one aggregation (whose shuffle stages adaptive execution may
+    run as jobs of their own).
+    """
     from pyspark.sql import functions as F
 
     kept = ~_any_broken(removing)
@@ -90,11 +99,23 @@ def aggregate_rules(
     for i, rule in enumerate(uniques):
         key = F.struct(*[F.col(f"`{k}`") for k in rule.value])  # type: ignore[union-attr]
         columns.append(F.count_distinct(F.when(kept, key)).alias(f"u{i}"))
-    row = frame.agg(*columns).toArrow().to_pylist()[0]
+    row = _observed_pass(frame, columns) if not uniques else _aggregated(frame, columns)
     rows, kept_rows = int(row["rows"]), int(row["kept"] or 0)
     failed = {r.name: int(row[f"q{i}"] or 0) for i, r in enumerate(rules)}
     failed |= {t.name: kept_rows - int(row[f"u{i}"]) for i, t in enumerate(uniques)}
     return rows, kept_rows, failed
+
+
+def _aggregated(frame: Any, columns: list[Any]) -> dict[str, Any]:
+    return frame.agg(*columns).toArrow().to_pylist()[0]
+
+
+def _observed_pass(frame: Any, columns: list[Any]) -> dict[str, Any]:
+    from pyspark.sql import Observation
+
+    observation = Observation(f"odibi_quality_pass_{uuid.uuid4().hex}")
+    frame.observe(observation, *columns).write.format("noop").mode("overwrite").save()
+    return dict(observation.get)  # the write has returned: the metrics are in
 
 
 def _any_broken(rules: Sequence[Expectation]) -> Any:

@@ -63,8 +63,6 @@ class QualityLayer:
             return self._checked_write(call)
         run = self.inner(call)
         logical = _checked_output(step, run.outputs)
-        if logical is None:
-            return run
         checked = self.check(call, run.outputs[logical])
         run.outputs[logical] = checked.frame
         if checked.pending is not None:
@@ -79,7 +77,7 @@ class QualityLayer:
         checked = self.check(call, call.inputs[logical])
         run = self.inner(replace(call, inputs={**call.inputs, logical: checked.frame}))
         if checked.pending is not None:  # the write was the action that filled it
-            run.quality = _settled(call.step, checked.pending, timeout=5.0)
+            run.quality = _settled(call.step, checked.pending, 5.0)
         else:
             run.quality = checked.results
         return run
@@ -117,10 +115,8 @@ class QualityLayer:
             pending, self._pending = self._pending, {}
         settled = {}
         for name, (step, observed) in pending.items():
-            results = _settled(step, observed, timeout=timeout)
-            partial = _partial_read_reason(tracker, name)
-            if partial is not None:
-                results = _unknown(step, partial)
+            unread = _partial_read_reason(tracker, name) or _unfired_reason(observed)
+            results = _unknown(step, unread) if unread else _settled(step, observed, timeout)
             settled[name] = [r.to_dict() for r in results]
         return settled
 
@@ -275,7 +271,15 @@ def _unknown(step: Step, reason: str) -> tuple[QualityResult, ...]:
     )
 
 
-def _settled(step: Step, observed: Any, *, timeout: float) -> tuple[QualityResult, ...]:
+def _unfired_reason(observed: Any) -> str | None:
+    try:
+        fired = observed.fired()
+    except Exception as exc:  # noqa: BLE001 - a missing count must not fail the run
+        return f"the observation could not be read: {exc}"
+    return None if fired else "no action ran over this output, so its rules were never counted"
+
+
+def _settled(step: Step, observed: Any, timeout: float) -> tuple[QualityResult, ...]:
     """Results from an observation: only warn and drop rules are observed."""
     rows, failed, reason = observed.get(timeout)
     if reason is not None or rows is None:
@@ -291,11 +295,15 @@ def _partial_read_reason(tracker: Any, step_name: str) -> str | None:
     return after.count_reason or "the action over the output did not read all of it"
 
 
-def _checked_output(step: Step, outputs: dict[str, Any]) -> str | None:
+def _checked_output(step: Step, outputs: dict[str, Any]) -> str:
     """The output the rules check: ``data`` when the step has one, else its only output."""
-    if "data" in outputs:
-        return "data"
-    return next(iter(outputs)) if len(outputs) == 1 else None
+    if "data" in outputs or len(outputs) == 1:
+        return "data" if "data" in outputs else next(iter(outputs))
+    raise StepExecutionError(
+        step.name,
+        f"its quality rules check the output 'data' or the step's only output, but it has "
+        f"{', '.join(outputs) or 'none'}; name the output to check 'data'",
+    )
 
 
 def _raise_on_missing_columns(step: Step, schema: list[str]) -> None:
