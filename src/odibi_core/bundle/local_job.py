@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from odibi_core.bundle.tasks import RECORD_RUN_TASK, TaskSpec, plan_tasks
 from odibi_core.core.config import PipelineConfig
@@ -52,9 +54,20 @@ class LocalJobRun:
     repair_count: int = 0
     states: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def tasks(self) -> tuple[TaskSpec, ...]:
         return plan_tasks(self.config)
+
+    @cached_property
+    def _job(self) -> Any:
+        """The generated job (built once: every task's argv comes from it)."""
+        from odibi_core.bundle.jobs import job_for
+
+        return job_for(self.config, pipeline_path=self._source.name)
+
+    @property
+    def _source(self) -> Path:
+        return Path(self.config.source or "pipeline.yaml").resolve()
 
     def run(self, on_done: Callable[[TaskOutcome], None] = lambda outcome: None) -> bool:
         """Run every task that has not succeeded yet (all of them the first time), then
@@ -122,14 +135,12 @@ class LocalJobRun:
     def task_argv(self, key: str) -> list[str]:
         """The entry point's command line for task ``key``: the generated job's task
         parameters, with the values Databricks and the bundle would fill in."""
-        from odibi_core.bundle.jobs import STATE_SCHEMA, job_for
+        from odibi_core.bundle.jobs import STATE_SCHEMA
 
-        source = Path(self.config.source or "pipeline.yaml").resolve()
-        job = job_for(self.config, pipeline_path=source.name)
-        (task,) = [t for t in job.tasks if t.task_key == key]
+        (task,) = [t for t in self._job.tasks if t.task_key == key]
         values = {
             STATE_SCHEMA: self.state_schema,  # the bundle's variables: the local location
-            "${workspace.file_path}": str(source.parent),
+            "${workspace.file_path}": str(self._source.parent),
             "{{job.run_id}}": self.run_id,
             "{{job.repair_count}}": str(self.repair_count),
             "{{job.id}}": "local",

@@ -3,30 +3,7 @@ and repairs. Importing this package imports no SDK; a client is made on demand."
 
 from __future__ import annotations
 
-from odibi_core.workspace.jobs import (
-    PIPELINE_TAG,
-    RERUN_RESULTS,
-    TARGET_TAG,
-    DeployedJob,
-    JobRun,
-    Repair,
-    TaskRun,
-    WorkspaceConfigError,
-    WorkspaceError,
-    WorkspaceJobs,
-    choose_job,
-)
+from odibi_core.workspace import jobs
+from odibi_core.workspace.jobs import *  # noqa: F403  (the names jobs.__all__ lists)
 
-__all__ = [
-    "PIPELINE_TAG",
-    "RERUN_RESULTS",
-    "TARGET_TAG",
-    "DeployedJob",
-    "JobRun",
-    "Repair",
-    "TaskRun",
-    "WorkspaceConfigError",
-    "WorkspaceError",
-    "WorkspaceJobs",
-    "choose_job",
-]
+__all__ = list(jobs.__all__)
