@@ -384,3 +384,21 @@ def test_the_quality_table_names_each_step_once_and_colours_broken_rules():
     assert quality_heading(lineage, []) == (
         "pipeline orders  run r  execution r.1: no step had data quality expectations"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "error: no runs recorded in state schema 'nothing_here'; run a pipeline with "),
+        (["run_9"], "error: run 'run_9' is not in state table nothing_here.odibi_runs (no run is "),
+    ],
+)
+def test_odibi_quality_without_recorded_runs_says_so_and_exits_1(
+    args, says, tmp_path, monkeypatch, capsys
+):
+    from odibi_core.cli import main as odibi
+
+    # No state table exists, so nothing starts Spark: the tables are looked for on disk.
+    monkeypatch.setenv("ODIBI_WAREHOUSE", str(tmp_path))
+    assert odibi(["quality", *args, "--state-schema", "nothing_here"]) == 1
+    assert capsys.readouterr().err.startswith(says)
