@@ -20,9 +20,10 @@ from odibi_core.core.config import (
 )
 from odibi_core.core.dag import DAG
 from odibi_core.core.errors import PipelineConfigError, PipelineExecutionError, did_you_mean
+from odibi_core.core.execution_ids import run_id_of
 from odibi_core.core.step import Step
 from odibi_core.events.bus import EventBus
-from odibi_core.execution.checkpointing import next_attempt, run_id_of
+from odibi_core.execution.checkpointing import next_attempt
 from odibi_core.execution.context import Execution, RunContext, new_run_id
 from odibi_core.execution.messages import RunMessages
 from odibi_core.execution.plan import RunPlan, build_plan

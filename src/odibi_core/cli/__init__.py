@@ -263,7 +263,7 @@ def _register_run(commands) -> None:
 
 def _check_run_counts(args) -> None:
     """``--max-workers 0`` or ``--retries -1`` cannot mean anything: refuse before any work."""
-    from odibi_core.execution.checkpointing import run_id_of
+    from odibi_core.core.execution_ids import run_id_of
 
     problems = [
         f"command line: {flag} must be {minimum} or more, got {value}"

@@ -13,24 +13,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from odibi_core.core.errors import PipelineConfigError
+from odibi_core.core.execution_ids import attempt_of
 from odibi_core.execution.plan import RunPlan
 from odibi_core.execution.runners import Runs, StepCall, StepRun, committed_target
 from odibi_core.state.checkpoints import Checkpoint, CheckpointManager
 
 
-def run_id_of(run_or_execution: str) -> str:
-    """The run id of ``RUN_ID`` or of an execution id ``RUN_ID.ATTEMPT``."""
-    head, dot, tail = run_or_execution.rpartition(".")
-    return head if dot and tail.isdigit() and head else run_or_execution
-
-
 def next_attempt(run_id: str, earlier: Mapping[str, list[Checkpoint]]) -> int:
     """One past the latest execution that left checkpoints: a resume is a new execution."""
     attempts = [
-        int(c.execution_id.rpartition(".")[2])
+        attempt_of(c.execution_id, run_id=run_id)
         for checkpoints in earlier.values()
         for c in checkpoints
-        if c.execution_id.startswith(f"{run_id}.") and c.execution_id.rpartition(".")[2].isdigit()
     ]
     return max(attempts, default=0) + 1
 

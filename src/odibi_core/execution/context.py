@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from odibi_core.core.execution_ids import execution_id
+
 
 def new_run_id(now: datetime | None = None) -> str:
     """Local run ids: ``<yyyymmddTHHMMSS>_<6 hex>``; on Databricks the job run id is used."""
@@ -67,4 +69,4 @@ class Execution:
 
     @property
     def execution_id(self) -> str:
-        return f"{self.run_id}.{self.attempt}"
+        return execution_id(self.run_id, self.attempt)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from odibi_core.core import faults
 from odibi_core.core.config import StateLocation
 from odibi_core.core.errors import StateError
+from odibi_core.core.execution_ids import attempt_of
 from odibi_core.core.run_summary import RunSummary
 from odibi_core.state.location import StateTables
 from odibi_core.state.quality import quality_rows, quality_table
@@ -123,7 +123,6 @@ _DATABRICKS_ENV = {
     "run_id": "DATABRICKS_RUN_ID",
     "task_key": "DATABRICKS_TASK_KEY",
 }
-_ATTEMPT_SUFFIX = re.compile(r"\.(\d+)$")
 
 
 def databricks_context() -> dict[str, str | None]:
@@ -479,9 +478,7 @@ def _text(value: Any) -> str | None:
 
 def _attempt_order(row: Mapping[str, Any]) -> tuple[int, str]:
     """Executions sort by attempt number (``<run_id>.<attempt>``), so ``.10`` follows ``.9``."""
-    execution_id = row["execution_id"] or ""
-    match = _ATTEMPT_SUFFIX.search(execution_id)
-    return (int(match.group(1)) if match else 0, execution_id)
+    return (attempt_of(row["execution_id"]), row["execution_id"] or "")
 
 
 def _execution_order(row: Mapping[str, Any]) -> tuple[int, str, bool, datetime | None]:

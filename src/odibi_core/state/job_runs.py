@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from odibi_core.core.execution_ids import attempt_of
 from odibi_core.core.run_summary import RunSummary
 from odibi_core.state.audit import AuditStore, audit_row_from_step, run_row_from_lineage
 
@@ -68,14 +69,9 @@ def record_job_execution(
 
 def _latest_rows(rows: Sequence[Mapping[str, Any]], attempt: int) -> dict[str, Mapping[str, Any]]:
     """Each step's latest audit row from executions up to ``attempt``."""
-    upto = [row for row in rows if _attempt(row["execution_id"]) <= attempt]
-    upto.sort(key=lambda row: (_attempt(row["execution_id"]), _utc(row["recorded_at"])))
+    upto = [row for row in rows if attempt_of(row["execution_id"]) <= attempt]
+    upto.sort(key=lambda row: (attempt_of(row["execution_id"]), _utc(row["recorded_at"])))
     return {row["step_name"]: row for row in upto}
-
-
-def _attempt(execution_id: str | None) -> int:
-    tail = (execution_id or "").rpartition(".")[2]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _utc(value: datetime | None) -> datetime:
