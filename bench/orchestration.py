@@ -202,7 +202,7 @@ def rows(quick: bool = False) -> list[Row]:
             None,
         ),
     ]
-    return found + [flatness_row(small, large, pairs), *_large_rows(large, pairs)]
+    return found + _large_rows(large, pairs)
 
 
 def _large_rows(large: int, pairs: int) -> list[Row]:
@@ -215,21 +215,35 @@ def _large_rows(large: int, pairs: int) -> list[Row]:
 
 
 def flatness_row(small: int, large: int, pairs: int) -> Row:
-    """Per-step time of the long chain against the short one, run in turn."""
+    """Per-step time of the long chain against the short one, run in turn: wall-clock
+    time, and the process's CPU time, which a loaded machine disturbs less."""
     short, long = our_steps(chain_edges(small)), our_steps(chain_edges(large))
-    times_short, times_long = interleaved(lambda: run_ours(short), lambda: run_ours(long), pairs)
-    per_short = [t / small for t in times_short]
-    per_long = [t / large for t in times_long]
-    ratio = median_ratio(per_long, per_short)
+    run_ours(short)  # warm imports and caches
+    wall: dict[int, list[float]] = {small: [], large: []}
+    cpu: dict[int, list[float]] = {small: [], large: []}
+    for _ in range(pairs):
+        for steps, n in ((short, small), (long, large)):
+            wall_started, cpu_started = time.perf_counter(), time.process_time()
+            run_ours(steps)
+            wall[n].append((time.perf_counter() - wall_started) / n)
+            cpu[n].append((time.process_time() - cpu_started) / n)
+    ratio = median_ratio(wall[large], wall[small])
     return Row(
         f"per-step overhead of a {large:,}-step chain vs a {small}-step chain (as above)",
-        f"{small}-step chain",
-        f"{statistics.median(per_long) * 1000:.3f} ms vs "
-        f"{statistics.median(per_short) * 1000:.3f} ms per step",
-        ratio_cell(per_long, per_short),
+        f"{small}-step chain, same invocation",
+        f"{statistics.median(wall[large]) * 1000:.2f} ms vs "
+        f"{statistics.median(wall[small]) * 1000:.2f} ms per step; CPU time "
+        f"{statistics.median(cpu[large]) * 1000:.2f} ms vs "
+        f"{statistics.median(cpu[small]) * 1000:.2f} ms, " + ratio_cell(cpu[large], cpu[small]),
+        ratio_cell(wall[large], wall[small]),
         "<= 1.20x",
-        met(ratio <= 1.2),
+        met(ratio <= 1.2 and median_ratio(cpu[large], cpu[small]) <= 1.2),
     )
+
+
+def flatness_rows(quick: bool = False) -> list[Row]:
+    """The flatness row alone (``--only flat``): the Kedro rows take long at 2,000 steps."""
+    return [flatness_row(200, 1_000 if quick else 2_000, 5)]
 
 
 # --------------------------------------------------------------------------- scenario 4
@@ -435,4 +449,4 @@ def example_rows(quick: bool = False) -> list[Row]:
     ]
 
 
-__all__ = ["example_rows", "parallel_rows", "rows"]
+__all__ = ["example_rows", "flatness_rows", "parallel_rows", "rows"]

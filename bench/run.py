@@ -370,6 +370,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "chain": lambda quick: chain_rows(chain_overhead(pairs=5 if quick else 11)),
     "cache": lambda quick: cache_rows(cached_example(rounds=5)),
     "orchestration": orchestration.rows,
+    "flat": orchestration.flatness_rows,
     "parallel": orchestration.parallel_rows,
     "example": orchestration.example_rows,
     "spark_pipeline": spark_pipeline.rows,
