@@ -319,7 +319,50 @@ def parallel_rows(quick: bool = False) -> list[Row]:
             met(speedup >= 1.7),
         )
     ]
-    return found + _spark_branch_rows(size // 2 if quick else size, pairs)
+    return (
+        found
+        + [_native_branch_row(size, pairs)]
+        + _spark_branch_rows(size // 2 if quick else size, pairs)
+    )
+
+
+def _native_queries(size: int, threads: int) -> Callable[[], None]:
+    """The four branch queries on DuckDB directly (one thread each), ``threads`` at once:
+    what two cores give the same work without the framework."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import duckdb
+
+    queries = [HEAVY_SQL.format(n=size, i=i % 3) for i in range(4)]
+
+    def one(query: str) -> None:
+        connection = duckdb.connect(":memory:")
+        try:
+            connection.execute("SET threads = 1")
+            connection.sql(query).fetchall()
+        finally:
+            connection.close()
+
+    def run() -> None:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(one, queries))
+
+    return run
+
+
+def _native_branch_row(size: int, pairs: int) -> Row:
+    times_seq, times_par = interleaved(
+        _native_queries(size, 1), _native_queries(size, 2), pairs=pairs
+    )
+    return Row(
+        "the same 4 queries on DuckDB directly (one thread each): 2 Python threads vs 1, "
+        "what this machine allows",
+        "1 thread, same invocation",
+        f"{statistics.median(times_par):.2f} s vs {statistics.median(times_seq):.2f} s",
+        "speed-up " + ratio_cell(times_seq, times_par),
+        "report (the limit of the row above)",
+        "—",
+    )
 
 
 def _spark_branch_rows(size: int, pairs: int) -> list[Row]:
