@@ -339,6 +339,7 @@ def _native_queries(size: int, threads: int) -> Callable[[], None]:
         connection = duckdb.connect(":memory:")
         try:
             connection.execute("SET threads = 1")
+            connection.execute("SET enable_progress_bar = false")
             connection.sql(query).fetchall()
         finally:
             connection.close()
