@@ -359,7 +359,7 @@ def basics_rows(quick: bool = False) -> list[Row]:
             "Spark jobs for the same pipeline, tracker on vs off",
             "tracker off",
             f"{tracked_jobs} vs {untracked_jobs} jobs",
-            f"{tracked_jobs - untracked_jobs:+d} job(s): the `limit` sample of the file scan",
+            f"{tracked_jobs - untracked_jobs:+d} job(s) of the tracker's own",
         ),
     ]
 

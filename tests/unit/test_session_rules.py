@@ -21,6 +21,8 @@ def clean_environment(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(session, "_databricks_connect_installed", lambda: False)
     monkeypatch.setattr(session, "_classic_session_running", lambda: False)
+    # As in a fresh process: the suite's own session (built earlier in it) is not this one's.
+    monkeypatch.setattr(session, "_session", None)
 
 
 def test_the_rules_in_their_order(clean_environment, monkeypatch):

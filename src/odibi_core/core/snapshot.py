@@ -43,7 +43,7 @@ SampleSource = Literal[
     "none",  # no data
     "off",  # tracker.sample_rows is 0
     "in_memory",  # sampled from a pandas frame
-    "file_scan",  # limit(n) over a file scan: reads one split
+    "file_scan",  # the first rows of a local file, or limit(n) over its scan: one split
     "recomputed",  # limit(n) that recomputes the plan (tracker.spark_samples: always)
     "skipped",  # not sampled, since that would recompute the plan
     "written",  # rows of what a write wrote
