@@ -62,9 +62,7 @@ def jobs_run_by(spark, action):
     return len(set(status.getJobIdsForGroup(None)) - before)
 
 
-def test_tracker_runs_no_spark_job_of_its_own(
-    spark, orders_csv, tmp_path
-):
+def test_tracker_runs_no_spark_job_of_its_own(spark, orders_csv, tmp_path):
     def run(tracked, target):
         result = Orchestrator(
             steps=pipeline(orders_csv, tmp_path / target),
