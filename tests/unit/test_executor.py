@@ -243,3 +243,26 @@ def test_a_job_task_retries_in_process_only_errors_known_to_be_transient(error, 
         retry=RetryPolicy(max_retries=2, retry_delay=0.01, transient_only=True),
     ).execute()
     assert (report.states["a"], report.attempts["a"]) == (state, attempts)
+
+
+def test_an_error_without_a_message_is_named_by_its_type(tmp_path):
+    from odibi_core.orchestrator import Orchestrator
+
+    class BareAssert:
+        """Framework code that fails with a bare ``assert``, outside the step's node."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, call):
+            raise AssertionError()
+
+    (tmp_path / "ids.csv").write_text("id\n1\n")
+    steps = [
+        Step(layer="ingest", name="read", value=str(tmp_path / "ids.csv"), outputs={"data": "d"})
+    ]
+    result = Orchestrator(
+        steps=steps, engine_type="pandas", max_retries=0, layers=[BareAssert]
+    ).execute()
+    assert not result.success
+    assert result.error == "step 'read' failed: AssertionError"

@@ -39,7 +39,7 @@ class RunMessages:
 
     def error_text(self, error: BaseException, step_name: str) -> str:
         """The error's message without the step prefix, scrubbed."""
-        text = str(error)
+        text = str(error) or type(error).__name__  # a bare `assert` has no message
         prefix = f"step '{step_name}' failed: "
         return self.text(text[len(prefix) :] if text.startswith(prefix) else text)
 
