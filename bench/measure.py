@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -95,6 +96,17 @@ def median_ratio(times_b: Sequence[float], times_a: Sequence[float]) -> float:
 
 def met(ok: bool) -> str:
     return "yes" if ok else "no"
+
+
+def spark_jobs(spark: Any, action: Callable[[], Any]) -> int:
+    """Spark jobs ``action`` submits, from the status tracker after the listener bus drains."""
+    status = spark.sparkContext.statusTracker()
+    bus = spark.sparkContext._jsc.sc().listenerBus()  # noqa: SLF001 - job ids arrive through it
+    bus.waitUntilEmpty()
+    before = set(status.getJobIdsForGroup(None))
+    action()
+    bus.waitUntilEmpty()
+    return len(set(status.getJobIdsForGroup(None)) - before)
 
 
 def machine() -> str:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import orchestration, spark_pipeline  # noqa: E402
-from bench.measure import Row, report  # noqa: E402
+from bench.measure import Row, report, spark_jobs  # noqa: E402
 
 from odibi_core import Step  # noqa: E402
 from odibi_core.engine import pandas_engine  # noqa: E402
@@ -107,7 +107,6 @@ def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
         folder / "big.parquet"
     )
     spark = get_spark()
-    status = spark.sparkContext.statusTracker()
 
     def steps(target):
         return [
@@ -143,9 +142,7 @@ def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
         ).execute(raise_on_error=True)
 
     def jobs_of(tracked: bool) -> int:
-        before = len(status.getJobIdsForGroup(None))
-        run(tracked)
-        return len(status.getJobIdsForGroup(None)) - before
+        return spark_jobs(spark, lambda: run(tracked))
 
     for _ in range(2):  # warm both paths: JIT and class loading must not count against either
         run(True)

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import Row, median_ratio, met, ratio_cell  # noqa: E402
+from bench.measure import Row, median_ratio, met, ratio_cell, spark_jobs  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"  # ignored by git (its own .gitignore)
 SEED = 13
@@ -178,17 +178,6 @@ def interleaved_runs(
             run()
             times[name].append(time.perf_counter() - started)
     return times
-
-
-def spark_jobs(spark: Any, action: Callable[[], Any]) -> int:
-    """Spark jobs ``action`` submits, from the status tracker after the listener bus drains."""
-    status = spark.sparkContext.statusTracker()
-    bus = spark.sparkContext._jsc.sc().listenerBus()  # noqa: SLF001 - job ids arrive through it
-    bus.waitUntilEmpty()
-    before = set(status.getJobIdsForGroup(None))
-    action()
-    bus.waitUntilEmpty()
-    return len(set(status.getJobIdsForGroup(None)) - before)
 
 
 def warm(quick: bool = False) -> dict[str, Any]:
