@@ -12,6 +12,7 @@ from odibi_core.orchestrator import Orchestrator
 from odibi_core.state.location import StateTables, default_local_location
 from odibi_core.state.quarantine import quarantine_table_name
 from tests.integration.test_tracker_spark import jobs_run_by
+from tests.unit.test_quality_pandas import quality_steps
 
 pytestmark = pytest.mark.spark
 
@@ -38,17 +39,7 @@ TABLE = {"not_empty": {"min_rows": 1}, "one_per_order": {"unique": ["order_id"]}
 
 def _steps(source, target, *, expectations=None, table_expectations=None):
     return [
-        Step("ingest", "read", value=str(source), outputs={"data": "raw"}),
-        Step(
-            "transform",
-            "clean",
-            type="sql",
-            value="SELECT * FROM orders",
-            inputs={"orders": "raw"},
-            outputs={"data": "clean"},
-            expectations=expectations or {},
-            table_expectations=table_expectations or {},
-        ),
+        *quality_steps(source, expectations=expectations, table_expectations=table_expectations),
         Step(
             "store", "save", value=str(target), params={"format": "delta"}, inputs={"data": "clean"}
         ),

@@ -27,8 +27,9 @@ def orders_csv(tmp_path):
     return path
 
 
-def _run(source, *, expectations=None, table_expectations=None, store=None, **options):
-    steps = [
+def quality_steps(source, *, expectations=None, table_expectations=None):
+    """An ingest of ``source`` and the SQL step ``clean`` carrying the rules."""
+    return [
         Step("ingest", "read", value=str(source), outputs={"data": "raw"}),
         Step(
             "transform",
@@ -41,6 +42,10 @@ def _run(source, *, expectations=None, table_expectations=None, store=None, **op
             table_expectations=table_expectations or {},
         ),
     ]
+
+
+def _run(source, *, expectations=None, table_expectations=None, store=None, **options):
+    steps = quality_steps(source, expectations=expectations, table_expectations=table_expectations)
     if store is not None:
         steps.append(store)
     return Orchestrator(steps=steps, engine_type="pandas", **options).execute()
