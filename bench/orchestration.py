@@ -53,7 +53,7 @@ def fan_in(**frames: pd.DataFrame) -> pd.DataFrame:
     return next(iter(frames.values()))
 
 
-def _on_node_complete(payload: dict) -> None:
+def on_node_complete(payload: dict) -> None:
     """An event hook that does nothing: events are on, their cost is the framework's."""
 
 
@@ -92,7 +92,7 @@ def our_steps(edges: list[tuple[str, list[str], str]]) -> list[Step]:
 def run_ours(steps: list[Step]) -> None:
     """The orchestrator with its default settings (the ready-set scheduler, 4 workers)."""
     bus = EventBus()
-    bus.register_hook("node_complete", _on_node_complete)
+    bus.register_hook("node_complete", on_node_complete)
     Orchestrator(steps=steps, engine_type="pandas", enable_tracker=True, event_bus=bus).execute(
         raise_on_error=True
     )

@@ -215,26 +215,6 @@ def cache_rows(measured: dict[str, list[float]]) -> list[Row]:
 
 
 CHAIN_STEPS = 200
-CHAIN_ROWS = 1_000
-
-
-def chain_frame() -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame(
-        {
-            "id": np.arange(CHAIN_ROWS),
-            "email": [f"user{i}@example.com" for i in range(CHAIN_ROWS)],
-            "v": rng.random(CHAIN_ROWS),
-        }
-    )
-
-
-def identity(data: pd.DataFrame) -> pd.DataFrame:
-    return data
-
-
-def _on_node_complete(payload: dict) -> None:
-    """An event hook that does nothing: events are on, their cost is the framework's."""
 
 
 def chain_overhead(pairs: int = 11) -> dict[str, list[float]]:
@@ -251,7 +231,7 @@ def chain_overhead(pairs: int = 11) -> dict[str, list[float]]:
             layer="transform",
             name="s0",
             type="function",
-            value="bench.run:chain_frame",
+            value="bench.orchestration:frame",
             outputs={"data": "k0"},
         )
     ] + [
@@ -259,7 +239,7 @@ def chain_overhead(pairs: int = 11) -> dict[str, list[float]]:
             layer="transform",
             name=f"s{i}",
             type="function",
-            value="bench.run:identity",
+            value="bench.orchestration:identity",
             inputs={"data": f"k{i - 1}"},
             outputs={"data": f"k{i}"},
         )
@@ -282,7 +262,7 @@ def chain_overhead(pairs: int = 11) -> dict[str, list[float]]:
         shared = variant == "shared"
         pandas_engine._private_copy = (lambda frame: frame) if shared else timed_copy(variant)
         bus = EventBus()
-        bus.register_hook("node_complete", _on_node_complete)
+        bus.register_hook("node_complete", orchestration.on_node_complete)
         try:
             with pd.option_context("mode.copy_on_write", variant == "cow"):
                 started = time.perf_counter()
