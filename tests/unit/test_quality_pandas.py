@@ -59,9 +59,9 @@ def test_warn_keeps_drop_removes_and_both_are_counted_in_one_query(orders_csv, m
     queries = []
     real = quality_pandas._run_duckdb
 
-    def counting(sql, table, step):  # a spy on the real query, which still runs
+    def counting(sql, *rest):  # a spy on the real query, which still runs
         queries.append(sql)
-        return real(sql, table, step)
+        return real(sql, *rest)
 
     monkeypatch.setattr(quality_pandas, "_run_duckdb", counting)
     result = _run(

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,21 +93,14 @@ class PandasEngineContext:
 
     def sql(self, query: str, inputs: Mapping[str, Frame], *, step: str) -> pd.DataFrame:
         tables = {logical: self.to_arrow(frame) for logical, frame in inputs.items()}
-        column_types = {logical: _sql_types(table.schema) for logical, table in tables.items()}
+        column_types = {logical: sql_types(table.schema) for logical, table in tables.items()}
         duckdb_sql = to_duckdb(query, step=step, column_types=column_types)
         import duckdb
 
-        connection = duckdb.connect(":memory:")
         try:
-            # Only the registered inputs are visible: no lookup of Python variables.
-            connection.execute("SET python_enable_replacements = false")
-            connection.execute("SET TimeZone = 'UTC'")
-            if self._duckdb_threads:
-                connection.execute(f"SET threads = {int(self._duckdb_threads)}")
-            for logical, table in tables.items():
-                connection.register(logical, table)
-            relation = connection.sql(duckdb_sql)
-            result = _spark_integer_widths(relation, relation.to_arrow_table())
+            with self.duckdb(tables) as connection:
+                relation = connection.sql(duckdb_sql)
+                result = _spark_integer_widths(relation, relation.to_arrow_table())
         except duckdb.Error as exc:
             raise _duckdb_error(exc, step, duckdb_sql, list(inputs)) from exc
         except pa.ArrowInvalid as exc:
@@ -114,9 +108,26 @@ class PandasEngineContext:
                 f"step '{step}': [ARITHMETIC_OVERFLOW] a sum does not fit in a BIGINT, "
                 f"as Spark would report: {exc}. DuckDB SQL: {duckdb_sql}"
             ) from exc
+        return arrow_to_pandas(normalize_arrow_table(result))
+
+    @contextmanager
+    def duckdb(self, tables: Mapping[str, pa.Table]) -> Iterator[Any]:
+        """An in-memory DuckDB connection that sees ``tables`` and nothing else, in UTC,
+        with this engine's thread limit; closed on leaving."""
+        import duckdb
+
+        connection = duckdb.connect(":memory:")
+        try:
+            # Only the registered tables are visible: no lookup of Python variables.
+            connection.execute("SET python_enable_replacements = false")
+            connection.execute("SET TimeZone = 'UTC'")
+            if self._duckdb_threads:
+                connection.execute(f"SET threads = {int(self._duckdb_threads)}")
+            for name, table in tables.items():
+                connection.register(name, table)
+            yield connection
         finally:
             connection.close()
-        return arrow_to_pandas(normalize_arrow_table(result))
 
     def call(
         self,
@@ -234,7 +245,7 @@ class PandasEngineContext:
         return self._spark_engine()
 
 
-def _sql_types(schema: pa.Schema) -> dict[str, str]:
+def sql_types(schema: pa.Schema) -> dict[str, str]:
     """Spark SQL types of the columns whose type changes how Spark SQL reads."""
     types: dict[str, str] = {}
     for field in schema:

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.expectations import Expectation, TableExpectation
-from odibi_core.engine.pandas_engine import _sql_types  # the types to_duckdb reads
+from odibi_core.engine.pandas_engine import sql_types
 from odibi_core.engine.schema import json_safe_rows
 from odibi_core.engine.sql import to_duckdb
 
@@ -93,8 +93,8 @@ def flag_rows(
     kept = exp.not_(exp.or_(exp.false(), *[rule_flag_sql(r.rule) for r in removing]))
     columns += [_repeats_sql(t.value, kept).as_(f"u{i}") for i, t in enumerate(uniques)]
     query = exp.select(*columns).from_(_TABLE).order_by(_POSITION).sql(dialect="spark")
-    types = {_TABLE: _sql_types(table.schema)}
-    flags = _run_duckdb(to_duckdb(query, step=step, column_types=types), table, step)
+    types = {_TABLE: sql_types(table.schema)}
+    flags = _run_duckdb(to_duckdb(query, step=step, column_types=types), table, step, engine)
     return PandasFlags(
         frame=frame.reset_index(drop=True),
         broken={r.name: _bools(flags, f"q{i}") for i, r in enumerate(rules)},
@@ -117,19 +117,14 @@ def _bools(flags: pa.Table, column: str) -> np.ndarray:
     return flags.column(column).to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _run_duckdb(duckdb_sql: str, table: pa.Table, step: str) -> pa.Table:
+def _run_duckdb(duckdb_sql: str, table: pa.Table, step: str, engine: Any) -> pa.Table:
     import duckdb
 
-    connection = duckdb.connect(":memory:")
     try:
-        connection.execute("SET python_enable_replacements = false")
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register(_TABLE, table)
-        return connection.sql(duckdb_sql).to_arrow_table()
+        with engine.duckdb({_TABLE: table}) as connection:
+            return connection.sql(duckdb_sql).to_arrow_table()
     except duckdb.Error as exc:
         raise EngineError(
             f"step '{step}': the quality rules could not be evaluated: {exc}\n"
             f"DuckDB SQL (translated from the rules' Spark SQL): {duckdb_sql}"
         ) from exc
-    finally:
-        connection.close()
