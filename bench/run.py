@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import orchestration, spark_pipeline  # noqa: E402
+from bench import orchestration, spark_pipeline, tpch  # noqa: E402
 from bench.measure import Row, report, spark_jobs  # noqa: E402
 
 from odibi_core import Step  # noqa: E402
@@ -352,6 +352,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "example": orchestration.example_rows,
     "spark_pipeline": spark_pipeline.rows,
     "engine_choice": spark_pipeline.engine_rows,
+    "tpch": tpch.rows,
 }
 # Scenarios too slow for ``--quick`` (``make bench-quick``): fresh processes each.
 SLOW = {"cache", "example", "spark_pipeline"}
