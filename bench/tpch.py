@@ -430,7 +430,10 @@ def run_scenario(
     warmup = variants_on(tpch_data(QUICK_SCALE), engines)
     measured = measure(variants_on(folder, engines), queries, pairs=pairs, warmup=warmup)
     wrong = mismatches(measured)
-    what = f"TPC-H SF{scale:g}, 22 queries, each a pipeline of parquet ingests and one SQL step"
+    what = (
+        f"TPC-H SF{scale:g}, 22 queries, each a pipeline of parquet ingests and one SQL step "
+        f"(whole rounds paired, after an uncounted warm-up round at SF{QUICK_SCALE:g})"
+    )
     rows = [total_row(measured, e, wrong[e], what) for e in SIDES if e in measured.times]
     rows.append(worst_row(measured, what))
     return rows, raw_of(measured, wrong, scale)
