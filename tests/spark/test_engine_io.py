@@ -231,5 +231,6 @@ def test_registry_starts_spark_only_when_asked_and_converts(spark, spark_warehou
     spark_frame = engines.convert(pandas_frame, "spark")
     assert engines.spark_started is True
     assert engines.frame_engine(spark_frame) == "spark"
-    assert engines.convert(spark_frame, "pandas").to_dict("list") == {"id": [1]}
+    back = engines.presentable(engines.convert(spark_frame, "pandas"))
+    assert back.to_dict("list") == {"id": [1]}
     engines.close()

@@ -120,7 +120,7 @@ def test_a_pandas_step_reads_a_spark_output_through_arrow(spark, engines, tmp_pa
     result = run(upper, engines, engine="pandas", inputs={"people": as_pandas})
 
     assert engines.frame_engine(spark_frame) == "spark"
-    assert result.outputs["data"].to_dict("records") == [
+    assert engines.presentable(result.outputs["data"]).to_dict("records") == [
         {"id": 1, "name": "ALICE"},
         {"id": 2, "name": "BOB"},
     ]

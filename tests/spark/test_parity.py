@@ -276,7 +276,9 @@ def test_a_bad_cast_raises_on_both_engines_and_try_cast_gives_null(engines, spar
     assert "[CAST_INVALID_INPUT] The value ' Alice ' of the type" in str(on_pandas.value)
     assert on_pandas.value.retryable is False and on_spark.value.retryable is False
     safe = "SELECT id, TRY_CAST(name AS INT) AS n FROM customers"
-    from_pandas = pandas_engine.sql(safe, {"customers": CUSTOMERS}, step="cast")
+    from_pandas = pandas_engine.adopt(
+        pandas_engine.sql(safe, {"customers": CUSTOMERS}, step="cast")
+    )
     from_spark = spark_engine.sample(spark_engine.sql(safe, spark_inputs, step="cast"), 10)
     assert from_pandas["n"].isna().all()
     assert all(row["n"] is None for row in from_spark)

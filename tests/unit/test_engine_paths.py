@@ -180,7 +180,8 @@ def test_the_pandas_engine_writes_to_a_file_uri_on_this_machine(tmp_path):
     written = engine.write(frame, WriteSpec(f"file://{target}", "parquet"), step="save")
 
     assert written.rows == 2
-    assert engine.read(ReadSpec(str(target), "parquet"), step="read")["id"].tolist() == [1, 2]
+    back = engine.adopt(engine.read(ReadSpec(str(target), "parquet"), step="read"))
+    assert back["id"].tolist() == [1, 2]
 
 
 def test_a_volumes_path_reaches_the_pandas_reader_exactly_as_written(tmp_path, monkeypatch):

@@ -199,7 +199,7 @@ def test_sql_transform_refers_to_inputs_by_logical_name(engines):
         outputs={"data": "flagged"},
     )
 
-    frame = run(step, engines, inputs={"bronze": customers()}).outputs["data"]
+    frame = engines.presentable(run(step, engines, inputs={"bronze": customers()}).outputs["data"])
 
     assert frame.to_dict("records") == [
         {"id": 2, "name": "Bob", "new_column": 100},

@@ -46,11 +46,13 @@ def people():
 
 
 def test_sql_reads_inputs_by_logical_name_and_keeps_integer_types(engine, people):
-    result = engine.sql(
-        "SELECT id, upper(name) AS name, sum(id) OVER (ORDER BY id) AS running "
-        "FROM bronze ORDER BY id",
-        {"bronze": people},
-        step="upper_names",
+    result = engine.adopt(
+        engine.sql(
+            "SELECT id, upper(name) AS name, sum(id) OVER (ORDER BY id) AS running "
+            "FROM bronze ORDER BY id",
+            {"bronze": people},
+            step="upper_names",
+        )
     )
     assert result.to_dict("list") == {
         "id": [1, 2, 3],
@@ -61,11 +63,13 @@ def test_sql_reads_inputs_by_logical_name_and_keeps_integer_types(engine, people
 
 
 def test_sql_dates_follow_spark(engine, people):
-    result = engine.sql(
-        "SELECT dayofweek(d) AS dow, date_add(d, 1) AS next_day, year(d) AS y FROM data "
-        "WHERE d IS NOT NULL ORDER BY d",
-        {"data": people},
-        step="dates",
+    result = engine.adopt(
+        engine.sql(
+            "SELECT dayofweek(d) AS dow, date_add(d, 1) AS next_day, year(d) AS y FROM data "
+            "WHERE d IS NOT NULL ORDER BY d",
+            {"data": people},
+            step="dates",
+        )
     )
     # 2024-01-07 was a Sunday: Spark counts it as day 1.
     assert result.to_dict("list") == {
@@ -85,8 +89,10 @@ def test_division_by_zero_raises_and_try_divide_gives_null(engine, people):
     assert "DuckDB SQL (translated from Spark SQL): SELECT id / CASE WHEN" in message
     assert caught.value.retryable is False
 
-    result = engine.sql(
-        "SELECT try_divide(id, id - 1) AS r FROM data ORDER BY id", {"data": people}, step="r"
+    result = engine.adopt(
+        engine.sql(
+            "SELECT try_divide(id, id - 1) AS r FROM data ORDER BY id", {"data": people}, step="r"
+        )
     )
     assert result["r"].isna().tolist() == [True, False, False]
     assert result["r"].tolist()[1:] == [2.0, 1.5]
@@ -105,9 +111,8 @@ def test_python_variables_are_not_visible_to_sql(engine, people):
 
 
 def test_duckdb_threads_setting_is_applied(people):
-    result = PandasEngineContext(duckdb_threads=3).sql(
-        "SELECT current_setting('threads') AS threads", {}, step="s"
-    )
+    engine = PandasEngineContext(duckdb_threads=3)
+    result = engine.adopt(engine.sql("SELECT current_setting('threads') AS threads", {}, step="s"))
     assert result["threads"].tolist() == [3]
 
 
@@ -137,7 +142,7 @@ def test_file_round_trip_writes_spark_layout(engine, people, tmp_path, fmt):
     assert names[0] == "_SUCCESS"
     assert len(names) == 2 and names[1].startswith("part-00000-") and names[1].endswith(fmt)
 
-    back = engine.read(ReadSpec(source=str(target), format=fmt), step="load")
+    back = engine.adopt(engine.read(ReadSpec(source=str(target), format=fmt), step="load"))
     assert back["id"].tolist() == [1, 2, 3]
     assert back["name"].where(back["name"].notna(), None).tolist() == ["Alice", None, "Carol"]
     assert back["amount"].fillna(-1).tolist() == [10.5, -1, 3.0]
@@ -150,7 +155,7 @@ def test_overwrite_replaces_previous_files(engine, people, tmp_path):
     target = str(tmp_path / "out")
     engine.write(people, WriteSpec(target=target, format="parquet"), step="first")
     engine.write(people.head(1), WriteSpec(target=target, format="parquet"), step="second")
-    back = engine.read(ReadSpec(source=target, format="parquet"), step="load")
+    back = engine.adopt(engine.read(ReadSpec(source=target, format="parquet"), step="load"))
     assert back["id"].tolist() == [1]
 
 
@@ -160,7 +165,7 @@ def test_partitioned_parquet_round_trip(engine, tmp_path):
     spec = WriteSpec(target=str(target), format="parquet", partition_by=("country",))
     engine.write(frame, spec, step="save")
     assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "country=FR", "country=NL"]
-    back = engine.read(ReadSpec(source=str(target), format="parquet"), step="load")
+    back = engine.adopt(engine.read(ReadSpec(source=str(target), format="parquet"), step="load"))
     rows = sorted(zip(back["id"].tolist(), back["country"].tolist()))
     assert rows == [(1, "NL"), (2, "FR"), (3, "NL")]
 
@@ -179,9 +184,11 @@ def test_file_append_or_merge_suggests_delta(engine, people, tmp_path, mode):
 def test_csv_options_use_spark_names(engine, tmp_path):
     source = tmp_path / "plain.csv"
     source.write_text("1;x\n2;y\n")
-    back = engine.read(
-        ReadSpec(source=str(source), format="csv", options={"header": False, "sep": ";"}),
-        step="load",
+    back = engine.adopt(
+        engine.read(
+            ReadSpec(source=str(source), format="csv", options={"header": False, "sep": ";"}),
+            step="load",
+        )
     )
     assert back.to_dict("list") == {"_c0": [1, 2], "_c1": ["x", "y"]}
 
@@ -215,9 +222,9 @@ def test_pandas_engine_never_imports_pyspark(tmp_path):
         for fmt in ("csv", "json", "parquet"):
             target = r"{tmp_path}/out_" + fmt
             engine.write(frame, WriteSpec(target=target, format=fmt), step="w")
-            back = engine.read(ReadSpec(source=target, format=fmt), step="r")
+            back = engine.adopt(engine.read(ReadSpec(source=target, format=fmt), step="r"))
             assert back["id"].tolist() == [1, 2], back
-        result = engine.sql("SELECT count(*) AS n FROM data", {{"data": frame}}, step="q")
+        result = engine.adopt(engine.sql("SELECT count(*) AS n FROM data", {{"data": frame}}, step="q"))
         assert result["n"].tolist() == [2]
         engines.close()
         assert not engines.spark_started

@@ -69,7 +69,7 @@ def _peek_parquet(files: list[Path], schema: pa.Schema, rows: int) -> FilePeek:
 
     count, first = 0, None
     for file in files:
-        parquet = pq.ParquetFile(file)
+        parquet = pq.ParquetFile(file, pre_buffer=False)  # reads the first pages only
         if set(schema.names) - set(parquet.schema_arrow.names):
             return FilePeek.NOTHING  # a column Spark found elsewhere: not a plain read
         count += parquet.metadata.num_rows

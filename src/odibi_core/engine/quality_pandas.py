@@ -1,9 +1,10 @@
-"""A step's quality rules over a pandas frame: one DuckDB query for all of them.
+"""A step's quality rules on the pandas engine: one DuckDB query for all of them.
 
 The rules are Spark SQL; they are put into one Spark SQL query, which ``to_duckdb``
 translates with Spark's semantics kept, and DuckDB computes every rule's flag per row (and,
 for each ``unique`` rule, whether a row repeats an earlier key) in a single pass. Counts,
-failing rows and what is kept follow from the flags in memory, without another query.
+failing rows and what is kept follow from the flags in memory, without another query; the
+rows stay an Arrow table, as the engine holds them between steps.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
@@ -37,43 +37,45 @@ def rule_flag_sql(rule: str) -> exp.Expression:
 class PandasFlags:
     """Per row, whether it breaks each row rule; per unique rule, whether its key repeats."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     broken: dict[str, np.ndarray]  # rule name -> bool per row
     repeated: dict[str, np.ndarray]  # unique rule name -> bool per row (beyond the first)
 
     @property
     def rows(self) -> int:
-        return len(self.frame)
+        return self.table.num_rows
 
     def kept_rows(self, removing: Sequence[str]) -> int:
-        return int(len(self.frame) - self.rows_breaking(removing).sum())
+        return int(self.rows - self.rows_breaking(removing).sum())
 
     def failed(self, name: str) -> int:
         flags = self.broken.get(name)
         return int((flags if flags is not None else self.repeated[name]).sum())
 
     def rows_breaking(self, names: Sequence[str]) -> np.ndarray:
-        mask = np.zeros(len(self.frame), dtype=bool)
+        mask = np.zeros(self.rows, dtype=bool)
         for name in names:
             mask |= self.broken[name]
         return mask
 
     def sample(self, name: str, n: int) -> list[dict[str, Any]]:
-        rows = self.frame[self.rows_breaking([name])].head(n)
-        return json_safe_rows(rows.to_dict(orient="records"))
+        rows = self.table.filter(pa.array(self.rows_breaking([name]))).slice(0, n)
+        return json_safe_rows(rows.to_pylist())
 
-    def without(self, names: Sequence[str]) -> pd.DataFrame:
-        return self.frame[~self.rows_breaking(names)].reset_index(drop=True)
+    def without(self, names: Sequence[str]) -> pa.Table:
+        return self.table.filter(pa.array(~self.rows_breaking(names)))
 
-    def breaking(self, names: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
-        """The rows that break any of ``names``, and for each the names it breaks."""
+    def breaking(self, names: Sequence[str], column: str) -> pa.Table:
+        """The rows that break any of ``names``, with ``column`` listing the names each
+        breaks."""
         mask = self.rows_breaking(names)
         which = [[n for n in names if self.broken[n][i]] for i in np.flatnonzero(mask)]
-        return self.frame[mask].reset_index(drop=True), which
+        rows = self.table.filter(pa.array(mask))
+        return rows.append_column(column, pa.array(which, type=pa.list_(pa.string())))
 
 
 def flag_rows(
-    frame: pd.DataFrame,
+    frame: Any,
     rules: Sequence[Expectation],
     table_rules: Sequence[TableExpectation],
     *,
@@ -85,8 +87,8 @@ def flag_rows(
 
     ``unique`` rules look at the rows kept, those breaking none of ``removing``.
     """
-    table = engine.to_arrow(frame)
-    table = table.append_column(_POSITION, pa.array(np.arange(len(frame), dtype=np.int64)))
+    rows = engine.to_arrow(frame, step=step)
+    table = rows.append_column(_POSITION, pa.array(np.arange(len(rows), dtype=np.int64)))
     columns = [exp.column(_POSITION)]
     columns += [rule_flag_sql(r.rule).as_(f"q{i}") for i, r in enumerate(rules)]
     uniques = [t for t in table_rules if t.kind == "unique"]
@@ -96,7 +98,7 @@ def flag_rows(
     types = {_TABLE: sql_types(table.schema)}
     flags = _run_duckdb(to_duckdb(query, step=step, column_types=types), table, step, engine)
     return PandasFlags(
-        frame=frame.reset_index(drop=True),
+        table=rows,
         broken={r.name: _bools(flags, f"q{i}") for i, r in enumerate(rules)},
         repeated={t.name: _bools(flags, f"u{i}") for i, t in enumerate(uniques)},
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError, PipelineConfigError, did_you_mean
 from odibi_core.engine.base import EngineContext, Frame
-from odibi_core.engine.rules import is_pandas_frame, is_spark_frame
+from odibi_core.engine.rules import is_pandas_engine_frame, is_spark_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -64,7 +64,7 @@ class Engines:
         """Which engine ``frame`` belongs to: "pandas" or "spark"."""
         if is_spark_frame(frame):
             return "spark"
-        if is_pandas_frame(frame):
+        if is_pandas_engine_frame(frame):
             return "pandas"
         raise EngineError(
             f"a step produced a {type(frame).__module__}.{type(frame).__name__}; "
@@ -72,11 +72,19 @@ class Engines:
         )
 
     def convert(self, frame: Frame, to: str) -> Frame:
-        """``frame`` as engine ``to``'s frame; converted through Arrow when needed."""
-        engine = self.get(to)
-        if self.frame_engine(frame) == to:
+        """``frame`` as engine ``to``'s frame; converted through Arrow when needed (the
+        pandas engine keeps the Arrow table: pandas only where pandas is asked for)."""
+        source = self.frame_engine(frame)
+        if source == to:
             return frame
-        return engine.adopt(frame)
+        arrow = self.get(source).to_arrow(frame)
+        return arrow if to == "pandas" else self.get(to).adopt(arrow)
+
+    def presentable(self, frame: Frame) -> Frame:
+        """``frame`` as a run returns it: pandas or Spark, never an engine's inner form."""
+        if is_spark_frame(frame) or not is_pandas_engine_frame(frame):
+            return frame
+        return self.get("pandas").adopt(frame)
 
     def close(self) -> None:
         """Close both engines, dropping Spark temp views. Never starts Spark."""

@@ -19,6 +19,7 @@ __all__ = [
     "DELTA_FORMATS",
     "FILE_FORMATS",
     "check_write_spec",
+    "is_pandas_engine_frame",
     "is_pandas_frame",
     "is_spark_exception",
     "is_spark_frame",
@@ -42,6 +43,18 @@ def is_pandas_frame(frame: Any) -> bool:
     """True for a pandas DataFrame, without importing pandas."""
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(frame, pandas.DataFrame)
+
+
+def is_pandas_engine_frame(frame: Any) -> bool:
+    """True for what the pandas engine holds between steps: a pandas DataFrame, an Arrow
+    table, or a lazy parquet scan."""
+    if is_pandas_frame(frame):
+        return True
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None and isinstance(frame, pyarrow.Table):
+        return True
+    scans = sys.modules.get("odibi_core.engine.parquet_scan")
+    return scans is not None and isinstance(frame, scans.ParquetScan)
 
 
 def spark_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.delta_write import DeltaTarget, write_delta
 from odibi_core.engine.file_peek import FilePeek, peek_files, peekable_files
 from odibi_core.engine.observed import ObservedCount, observations_under_limits
+from odibi_core.engine.parquet_scan import ParquetScan
 from odibi_core.engine.rules import (
     FILE_FORMATS,
     check_write_spec,
@@ -353,6 +354,8 @@ class SparkEngineContext:
             return self.from_arrow(pandas_to_arrow(frame))
         if type(frame).__module__.startswith("pyarrow"):
             return self.from_arrow(frame)
+        if isinstance(frame, ParquetScan):  # a pandas-engine ingest, read as it read it
+            return self.from_arrow(frame.to_arrow(step=""))
         raise EngineError(
             f"the Spark engine cannot use a {type(frame).__name__}; "
             "steps exchange pandas or Spark DataFrames"

@@ -187,8 +187,7 @@ class PandasCounts:
     def breaking(self, rules: list[Expectation]) -> Any:
         from odibi_core.engine.quality_spark import BROKEN_RULES_COLUMN
 
-        frame, which = self.flags.breaking([r.name for r in rules])
-        return frame.assign(**{BROKEN_RULES_COLUMN: which})
+        return self.flags.breaking([r.name for r in rules], BROKEN_RULES_COLUMN)
 
     def kept_frame(self) -> Any:
         return self.flags.without(self._removing)

@@ -144,7 +144,7 @@ class PipelineRun:
                 self._settle(tracker)
             if tracker:
                 tracker.spark_session = engines.session.settings
-            result = self._result(report, start, tracker, engines.spark_started)
+            result = self._result(report, start, tracker, engines)
             events.pipeline_finished(result)
             if tracker and services.state is not None:
                 result.state_error = record_in_state(
@@ -304,7 +304,7 @@ class PipelineRun:
             log.warning("the cache entries of this run were not recorded: %s", exc)
 
     def _result(
-        self, report: ExecutionReport, start: datetime, tracker: Tracker | None, spark: bool
+        self, report: ExecutionReport, start: datetime, tracker: Tracker | None, engines: Any
     ) -> RunResult:
         end = datetime.now(timezone.utc)
         summary = RunSummary.of(report.states, report.completion_order)
@@ -328,12 +328,15 @@ class PipelineRun:
             skipped_nodes=list(summary.skipped),
             cached_nodes=list(summary.cached),
             node_states=dict(report.states),
-            data_map=self.services.store.snapshot(),
+            data_map={
+                key: engines.presentable(frame)
+                for key, frame in self.services.store.snapshot().items()
+            },
             tracker=tracker,
             error=error,
             errors={name: text(e, name) for name, e in report.errors.items()},
             attempts=dict(report.attempts),
-            spark_started=spark,
+            spark_started=engines.spark_started,
         )
 
     def _error(self, report: ExecutionReport, summary: RunSummary) -> str | None:
