@@ -87,5 +87,10 @@ def resolve_parameters(
             return [substitute(v) for v in value]
         return value
 
-    resolved = [replace(s, value=substitute(s.value), params=substitute(s.params)) for s in steps]
+    resolved = [
+        replace(s, value=substitute(s.value), params=substitute(s.params))
+        if _referenced_parameters(s)
+        else s  # nothing to substitute: the step as it is
+        for s in steps
+    ]
     return resolved, values

@@ -80,6 +80,9 @@ def schema_strings(schema: pa.Schema) -> list[str]:
 
 def pandas_schema_strings(frame: pd.DataFrame) -> list[str]:
     """Schema strings of a pandas frame, as Arrow would type its columns."""
+    quick = _numpy_column_types(frame)
+    if quick is not None:
+        return quick
     try:
         return schema_strings(pa.Schema.from_pandas(frame, preserve_index=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -95,6 +98,44 @@ def pandas_schema_strings(frame: pd.DataFrame) -> list[str]:
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 described.append(f"{name}: {frame[name].dtype}")
         return described
+
+
+def _numpy_column_types(frame: pd.DataFrame) -> list[str] | None:
+    """The schema strings from the dtypes alone, when every column has a plain numpy dtype;
+    an object column's type is inferred from its values as ``from_pandas`` infers it, with
+    no conversion. None for anything else (extension dtypes, odd names), which the full
+    conversion describes. A tracker describes every output, so this is on the hot path."""
+    import numpy as np
+
+    described = []
+    for name, dtype in frame.dtypes.items():
+        if not isinstance(name, str) or not isinstance(dtype, np.dtype):
+            return None
+        if dtype.kind in "iufb" or (dtype.kind == "M" and dtype != np.dtype("M8")):
+            arrow_type = pa.from_numpy_dtype(dtype)
+        elif dtype.kind == "O":
+            arrow_type = _object_column_type(frame[name].to_numpy())
+            if arrow_type is None:
+                return None
+        else:
+            return None
+        described.append(f"{name}: {normalize_arrow_type(arrow_type)}")
+    if len(set(frame.columns)) != len(frame.columns):
+        return None
+    return described
+
+
+def _object_column_type(values: Any) -> pa.DataType | None:
+    """The type ``from_pandas`` gives an object column; None where it would not convert.
+    Text columns, the common case, are checked value by value instead of converted."""
+    from pandas.api.types import infer_dtype
+
+    try:
+        if infer_dtype(values, skipna=True) == "string":  # every value text or missing
+            return pa.string()
+        return pa.array(values, from_pandas=True).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def pandas_to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -78,7 +78,8 @@ def _names_in(steps: Iterable[Step], base_dir: Path | None) -> set[str]:
         names.update(step.outputs.values())
         if isinstance(step.value, str) and len(step.value) < 500:
             names.add(step.value)
-            names.add(str((base_dir or Path.cwd()).joinpath(step.value).resolve()))
+            if step.kind == "config_op":  # a path or table: quoted resolved too
+                names.add(str((base_dir or Path.cwd()).joinpath(step.value).resolve()))
         if step.kind == "sql" and isinstance(step.value, str):
             names.update(sql_identifiers(step.value))  # column names, never values
         names.update(rule.name for rule in (*step.expectations, *step.table_expectations))
