@@ -11,6 +11,7 @@ key, in DAG order. Pure: sqlglot only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -62,17 +63,18 @@ def _value_columns(projection: exp.Expression) -> set[str]:
     return names
 
 
-def sql_identifiers(sql: str) -> set[str]:
+@lru_cache(maxsize=256)  # a pipeline run again in one process parses its SQL once
+def sql_identifiers(sql: str) -> frozenset[str]:
     """Column names and aliases a query mentions: names, never values."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="spark") if s is not None]
     except SqlglotError:
-        return set()
+        return frozenset()
     names: set[str] = set()
     for statement in statements:
         names.update(c.name for c in statement.find_all(exp.Column) if c.name)
         names.update(a.alias for a in statement.find_all(exp.Alias) if a.alias)
-    return names
+    return frozenset(names)
 
 
 def redaction_by_key(
