@@ -99,4 +99,8 @@ def test_a_new_table_records_its_layout_version(spark, tmp_path):
         (row[0], row[1]) for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
     )
     assert properties[SCHEMA_VERSION_PROPERTY] == "2"
-    assert _history(spark, path) == ["CREATE TABLE", "WRITE"]
+    assert _history(spark, path) == ["CREATE TABLE AS SELECT"]  # table and rows: one commit
+    # The creating commit carries the append's transaction: retrying it adds nothing.
+    _table(spark, path, CURRENT, 2).append([{"run_id": "r"}], txn_app_id="a", txn_version=0)
+    assert _history(spark, path) == ["CREATE TABLE AS SELECT"]
+    assert _table(spark, path, CURRENT, 2).read() == [{"run_id": "r", "n": None, "token": None}]

@@ -1,5 +1,6 @@
-"""A Delta state table: created with an explicit schema, appended to idempotently under the
-table lock, read back filtered, and evolved when a newer layout adds columns.
+"""A Delta state table: appended to idempotently under the table lock (the first append
+creates it, schema and properties in the same commit), read back filtered, and evolved when
+a newer layout adds columns.
 
 Every table carries its layout's schema version in the table property
 ``odibi.state.schemaVersion``. A newer odibi_core adds the columns its layout has and the
@@ -42,7 +43,7 @@ SCHEMA_VERSION_PROPERTY = "odibi.state.schemaVersion"
 
 
 class DeltaStateTable:
-    """One state table with a fixed schema: create-if-missing, idempotent append, read.
+    """One state table with a fixed schema: idempotent append (the first one creates it), read.
 
     Local commits (creation and appends) run under ``table_lock`` so that concurrent
     writers, threads or processes, never race Delta's file-system commit.
@@ -91,39 +92,39 @@ class DeltaStateTable:
         self._known_to_exist = found
         return found
 
-    def ensure_exists(self) -> None:
-        """Create the table with its explicit schema unless it exists already."""
-        if self._known_to_exist:
-            return
-        self._spark()  # start Spark (and resolve jars) before holding the lock others wait on
-        with table_lock(self.ref.path, timeout=self._lock_timeout):
-            self._create_if_missing()
+    def _create_with(self, spark: SparkSession, frame: DataFrame, txn: Mapping[str, str]) -> bool:
+        """Create the missing table with its first rows in one commit: whether it did.
 
-    def _create_if_missing(self) -> None:
+        ``CREATE TABLE AS SELECT`` through the V2 writer (Spark Connect runs it too) carries
+        the schema, the table properties and the append's ``txnAppId`` at once, so a retried
+        first append is skipped like any other; an empty ``CREATE TABLE`` and then an append
+        cost twice the Spark jobs. A table that exists (or that another cluster created in
+        the meantime) is left to the ordinary append.
+        """
         if self._known_to_exist:
-            return
-        spark = self._spark()
+            return False
         self._check_catalog(spark)  # first: every lookup of a catalog table fails without it
         if self.exists():
-            return
+            return False
         self._create_schema(spark)
+        writer = frame.writeTo(self._sql_name()).using("delta").options(**txn)
+        for key, value in self._properties().items():
+            writer = writer.tableProperty(key, value)
         try:
-            spark.sql(self._create_statement())
-            self._evolved = True
+            writer.create()
         except Exception as exc:
-            # Another cluster may have created the Unity Catalog table in the meantime.
             self._known_to_exist = False
             if not self.exists():
                 raise StateError(
                     f"could not create state table {self.ref}: {_first_line(exc)}; check that "
                     "the state schema exists and that this job may create tables in it"
                 ) from exc
-        self._known_to_exist = True
+            return False
+        self._known_to_exist = self._evolved = True
+        return True
 
-    def _create_statement(self) -> str:
-        """``CREATE TABLE IF NOT EXISTS`` in SQL, which Spark Connect (serverless) runs too;
-        the ``DeltaTable`` builder needs Delta's Connect plugin there."""
-        columns = _column_list(self._struct_type())
+    def _properties(self) -> dict[str, str]:
+        """The table properties a new table gets, its schema version among them."""
         properties = {
             "delta.setTransactionRetentionDuration": _TXN_RETENTION,
             SCHEMA_VERSION_PROPERTY: str(self.schema_version),
@@ -132,11 +133,7 @@ class DeltaStateTable:
             # Reads filter on a few key columns; statistics on every JSON text column would
             # cost each small append more than the append itself.
             properties["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
-        listed = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self._sql_name()} ({columns}) "
-            f"USING DELTA TBLPROPERTIES ({listed})"
-        )
+        return properties
 
     def _sql_name(self) -> str:
         """The table in SQL text: a quoted path locally, the quoted name in a catalog."""
@@ -181,24 +178,25 @@ class DeltaStateTable:
         if not rows:
             return
         values = [self._row_values(row) for row in rows]
+        txn = {"txnAppId": txn_app_id, "txnVersion": str(txn_version)}
         self._spark()  # start Spark before holding the lock others wait on
         with table_lock(self.ref.path, timeout=self._lock_timeout):
-            self._create_if_missing()
             spark = self._spark()
-            self._evolve(spark)
             try:
                 # One file per commit: state rows are few, and small files slow every read.
                 # Through Arrow: a list of rows would go through a Python worker, a second
                 # or so per append even for one row.
                 frame = spark.createDataFrame(self._arrow_table(values)).coalesce(1)
+                if self._create_with(spark, frame, txn):
+                    return
+                self._evolve(spark)
                 # mergeSchema: should an earlier layout's table appear between the check
                 # and this append, its missing columns are still added. Only this
                 # framework's own columns ever reach a state table.
                 writer = (
                     frame.write.format("delta")
                     .mode("append")
-                    .option("txnAppId", txn_app_id)
-                    .option("txnVersion", str(txn_version))
+                    .options(**txn)
                     .option("mergeSchema", "true")
                 )
                 # Another writer's commit (a catalog table has no local lock) conflicts
@@ -206,6 +204,8 @@ class DeltaStateTable:
                 retry_commit_conflicts(
                     lambda: _save(writer, self.ref), what=f"an append to state table {self.ref}"
                 )
+            except StateError:
+                raise
             except Exception as exc:
                 raise StateError(
                     f"could not append {len(values)} row(s) to state table {self.ref} "
