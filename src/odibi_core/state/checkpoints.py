@@ -5,11 +5,17 @@ its own (named from the pipeline, the run id and the data key, sanitised), and a
 into ``odibi_checkpoints``: which table and version hold the key, and the hash of the step's
 definition. A store (no outputs) gets a row too, with the target version it committed. A
 later execution of the same run restores every step whose definition is unchanged.
+
+Rows of steps that finish while another step's rows are being committed wait and go
+together in the next commit (a group commit): each step still returns only once its own
+row is committed, so a step that reached ``node_complete`` always has its checkpoint, and a
+kill at any moment loses only rows of steps that had not returned yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +81,7 @@ class CheckpointManager:
             spark_provider=spark_provider,
             stats_columns=("run_id", "pipeline"),
         )
+        self._commits = _GroupCommit(self.rows, prefix=f"odibi:checkpoint:{pipeline}")
 
     def data_table(self, key: str) -> StateTableRef:
         """The Delta table that holds ``key`` of this run (also a bundle task's handoff)."""
@@ -111,7 +118,8 @@ class CheckpointManager:
     def record(
         self, step: str, entries: Mapping[str | None, tuple[str, int | None]], **identity: str
     ) -> None:
-        """Commit one row per entry (data key -> table and version) of a finished step."""
+        """Commit one row per entry (data key -> table and version) of a finished step;
+        returns once they are committed, perhaps together with other steps' rows."""
         from odibi_core import __version__
 
         now = datetime.now(timezone.utc)
@@ -130,8 +138,70 @@ class CheckpointManager:
             }
             for key, (table, version) in entries.items()
         ]
-        txn = f"odibi:checkpoint:{self.pipeline}:{identity['execution_id']}:{step}"
-        self.rows.append(rows, txn_app_id=txn, txn_version=0)
+        self._commits.commit(step, rows)
+
+
+class _GroupCommit:
+    """Commits rows handed in from several threads, in as few appends as waiting allows.
+
+    A caller whose rows arrive while no commit runs commits them at once; rows arriving
+    during a commit wait for it to end, then go together in one append. Every caller
+    returns when its rows are committed, and raises the error of the commit that failed.
+    A commit's ``txnAppId`` names its steps (one step: ``...:STEP``, as a lone commit had
+    always been named), so a retried commit of the same steps in the same execution adds
+    nothing, while the steps of two tasks sharing an execution id never collide.
+    """
+
+    def __init__(self, rows: DeltaStateTable, *, prefix: str):
+        self.rows = rows
+        self.prefix = prefix
+        self._changed = threading.Condition()
+        self._waiting: list[_Handed] = []
+        self._committing = False
+
+    def commit(self, step: str, rows: list[dict[str, Any]]) -> None:
+        handed = _Handed(step, rows)
+        with self._changed:
+            self._waiting.append(handed)
+            while not handed.done and self._committing:
+                self._changed.wait()
+            if handed.done:
+                handed.raise_error()
+                return
+            batch, self._waiting, self._committing = self._waiting, [], True
+        self._commit_batch(batch)
+        handed.raise_error()
+
+    def _commit_batch(self, batch: Sequence[_Handed]) -> None:
+        error: BaseException | None = None
+        executions = "+".join(sorted({row["execution_id"] for h in batch for row in h.rows}))
+        steps = "+".join(sorted({handed.step for handed in batch}))
+        try:
+            self.rows.append(
+                [row for handed in batch for row in handed.rows],
+                txn_app_id=f"{self.prefix}:{executions}:{steps}",
+                txn_version=0,
+            )
+        except BaseException as exc:
+            error = exc
+        with self._changed:
+            for handed in batch:
+                handed.done, handed.error = True, error
+            self._committing = False
+            self._changed.notify_all()
+
+
+class _Handed:
+    """One step's rows handed to a group commit, and how their commit ended."""
+
+    def __init__(self, step: str, rows: list[dict[str, Any]]):
+        self.step, self.rows = step, rows
+        self.done = False
+        self.error: BaseException | None = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
