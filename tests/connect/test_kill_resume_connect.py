@@ -35,7 +35,7 @@ def killed_runs(spark, tmp_path_factory) -> Iterator[KilledRuns]:
     assert os.environ["SPARK_REMOTE"]  # the killed runs reach the suite's server through it
     source = tmp_path_factory.mktemp("example")
     example(source)
-    runs = KilledRuns(source, tmp_path_factory.mktemp("killed"), POINTS, ahead=2)
+    runs = KilledRuns(source, tmp_path_factory.mktemp("killed"), POINTS)
     yield runs
     runs.stop()
 
