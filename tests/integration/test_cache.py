@@ -9,6 +9,7 @@ import pytest
 
 from odibi_core import Step
 from odibi_core.cli import main
+from odibi_core.engine.rules import is_pandas_engine_frame
 from odibi_core.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.spark
@@ -59,7 +60,8 @@ def _run(spark, steps, name, **options):
 
 
 class _FrameTypes:
-    """Notes the package of each step's output frame: a hit returns its engine's frame."""
+    """Notes whose frame each step's output is: a hit returns its engine's frame (the
+    pandas engine's is a pandas DataFrame or the Arrow table it keeps between steps)."""
 
     seen: dict[str, str] = {}
 
@@ -69,7 +71,10 @@ class _FrameTypes:
     def __call__(self, call):
         run = self.inner(call)
         for frame in run.outputs.values():
-            _FrameTypes.seen[call.step.name] = type(frame).__module__.split(".")[0]
+            package = type(frame).__module__.split(".")[0]
+            _FrameTypes.seen[call.step.name] = (
+                "pandas" if is_pandas_engine_frame(frame) else package
+            )
         return run
 
 
