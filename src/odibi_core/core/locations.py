@@ -207,6 +207,12 @@ def _is_format_file(name: str, fmt: str) -> bool:
     )
 
 
+def in_subfolders(root: Path, files: Iterable[Path]) -> bool:
+    """True when ``root`` is a folder holding some of ``files`` in folders of their own:
+    partition folders, whose names add columns the files do not hold."""
+    return root.is_dir() and any(len(file.relative_to(root).parts) > 1 for file in files)
+
+
 def files_with_data(path: Path, fmt: str, *, step: str) -> list[Path]:
     """The data files a read of ``path`` sees, without empty (0-byte) ones.
 

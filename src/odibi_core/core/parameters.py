@@ -65,7 +65,8 @@ def resolve_parameters(
         if name not in declared
     ]
     values = {**declared, **{k: v for k, v in given.items() if k in declared}}
-    used = set().union(*(_referenced_parameters(s) for s in steps)) if steps else set()
+    references = [_referenced_parameters(s) for s in steps]
+    used = set().union(*references)
     for name in sorted(used):
         if name in declared and values.get(name) is None:
             problems.append(
@@ -89,8 +90,8 @@ def resolve_parameters(
 
     resolved = [
         replace(s, value=substitute(s.value), params=substitute(s.params))
-        if _referenced_parameters(s)
+        if referenced
         else s  # nothing to substitute: the step as it is
-        for s in steps
+        for s, referenced in zip(steps, references, strict=True)
     ]
     return resolved, values

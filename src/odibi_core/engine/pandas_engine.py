@@ -33,13 +33,19 @@ from odibi_core.core.location_kind import pandas_cannot_reach
 from odibi_core.core.locations import (
     check_replaceable,
     files_with_data,
+    in_subfolders,
     local_path,
     path_exists,
 )
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
 from odibi_core.engine.csv_rows import first_ragged_row
 from odibi_core.engine.parquet_scan import ParquetScan, without_stored_index
-from odibi_core.engine.rules import DELTA_FORMATS, FILE_FORMATS, check_write_spec
+from odibi_core.engine.rules import (
+    DELTA_FORMATS,
+    FILE_FORMATS,
+    check_write_spec,
+    is_pandas_engine_frame,
+)
 from odibi_core.engine.schema import (
     arrow_to_pandas,
     json_safe,
@@ -94,7 +100,7 @@ class PandasEngineContext:
         self._duckdb_threads = duckdb_threads
 
     def owns(self, frame: Frame) -> bool:
-        return isinstance(frame, (pd.DataFrame, pa.Table, ParquetScan))
+        return is_pandas_engine_frame(frame)
 
     # -- SQL and functions ------------------------------------------------------------
 
@@ -313,9 +319,7 @@ def _first_records(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
 def _parquet(source: str, path: Path, files: list[Path], options: Mapping[str, Any]) -> Frame:
     """A lazy scan of plain parquet files; an Arrow table where pyarrow must resolve
     the layout (reader options, partition folders, files of different schemas)."""
-    plain = not options and not any(
-        len(file.relative_to(path).parts) > 1 for file in files if path.is_dir()
-    )
+    plain = not options and not in_subfolders(path, files)
     scan = ParquetScan.open(source, files) if plain else None
     if scan is not None:
         return scan

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odibi_core.core.errors import EngineError
-from odibi_core.engine.schema import normalize_arrow_table, normalize_arrow_type
+from odibi_core.engine.file_peek import first_pages_reader, first_parquet_rows
+from odibi_core.engine.schema import normalize_arrow_schema, normalize_arrow_table
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,7 @@ class ParquetScan:
 
     @property
     def normalized_schema(self) -> pa.Schema:
-        return pa.schema(
-            [pa.field(f.name, normalize_arrow_type(f.type), f.nullable) for f in self.schema]
-        )
+        return normalize_arrow_schema(self.schema)
 
     def check_unchanged(self, step: str) -> None:
         """Refuse to read files replaced or changed since the ingest stamped them."""
@@ -100,31 +99,19 @@ class ParquetScan:
 
     def head(self, n: int) -> list[dict[str, Any]]:
         """The first ``n`` rows as Python values, decoding one small batch per file."""
-        taken: list[pa.Table] = []
-        remaining = n
+        schema, taken, remaining = self.normalized_schema, [], n
         for stamp in self.files:
             if remaining <= 0:
                 break
-            batches = _first_rows_reader(stamp.path).iter_batches(batch_size=remaining)
-            batch = next(batches, None)
-            if batch is not None and batch.num_rows:
-                taken.append(pa.Table.from_batches([batch]).slice(0, remaining))
-                remaining -= min(batch.num_rows, remaining)
-        if not taken:
-            return []
-        table = pa.concat_tables([t.replace_schema_metadata(None) for t in taken])
-        return normalize_arrow_table(table).to_pylist()
+            first = first_parquet_rows(first_pages_reader(stamp.path), schema, remaining)
+            taken.append(first)
+            remaining -= first.num_rows
+        return pa.concat_tables(taken).to_pylist() if taken else []
 
     def duckdb_source(self) -> str:
         """The DuckDB table function reading these files."""
         paths = ", ".join("'" + str(stamp.path).replace("'", "''") + "'" for stamp in self.files)
         return f"read_parquet([{paths}])"
-
-
-def _first_rows_reader(path: Path) -> pq.ParquetFile:
-    """A reader for a file's first rows. Without pre-buffering it reads the first pages it
-    decodes, not the whole first row group (about 10x less on a large row group)."""
-    return pq.ParquetFile(path, pre_buffer=False)
 
 
 def _stored_index(schema: pa.Schema) -> list[str]:

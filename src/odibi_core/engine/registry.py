@@ -82,9 +82,7 @@ class Engines:
 
     def presentable(self, frame: Frame) -> Frame:
         """``frame`` as a run returns it: pandas or Spark, never an engine's inner form."""
-        if is_spark_frame(frame) or not is_pandas_engine_frame(frame):
-            return frame
-        return self.get("pandas").adopt(frame)
+        return self.get("pandas").adopt(frame) if is_pandas_engine_frame(frame) else frame
 
     def close(self) -> None:
         """Close both engines, dropping Spark temp views. Never starts Spark."""

@@ -61,11 +61,14 @@ def normalize_arrow_type(arrow_type: pa.DataType) -> pa.DataType:
     return arrow_type
 
 
+def normalize_arrow_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every field's type in its canonical form."""
+    return pa.schema([pa.field(f.name, normalize_arrow_type(f.type), f.nullable) for f in schema])
+
+
 def normalize_arrow_table(table: pa.Table) -> pa.Table:
     """Cast ``table`` to canonical types: the form handed to Spark, DuckDB and Parquet."""
-    target = pa.schema(
-        [pa.field(f.name, normalize_arrow_type(f.type), f.nullable) for f in table.schema]
-    )
+    target = normalize_arrow_schema(table.schema)
     if target.equals(table.schema):
         return table
     # Unsafe only for timestamps: nanoseconds below a microsecond are truncated, as
@@ -107,6 +110,8 @@ def _numpy_column_types(frame: pd.DataFrame) -> list[str] | None:
     conversion describes. A tracker describes every output, so this is on the hot path."""
     import numpy as np
 
+    if not frame.columns.is_unique:
+        return None
     described = []
     for name, dtype in frame.dtypes.items():
         if not isinstance(name, str) or not isinstance(dtype, np.dtype):
@@ -120,8 +125,6 @@ def _numpy_column_types(frame: pd.DataFrame) -> list[str] | None:
         else:
             return None
         described.append(f"{name}: {normalize_arrow_type(arrow_type)}")
-    if len(set(frame.columns)) != len(frame.columns):
-        return None
     return described
 
 
