@@ -1,9 +1,9 @@
 """Delta writes: overwrite, append or merge, each measured by its own commit.
 
 An overwrite or append is tagged with the writer option ``userMetadata`` and its commit
-is then looked up by that tag (``DESCRIBE HISTORY``), so the row counts come from the
-commit's own metrics, even with concurrent writers. A merge is SQL ``MERGE INTO``, and
-its counts are the row the MERGE itself returns. After the data is committed, the write
+is then looked up by that tag (in a local table's log files, else ``DESCRIBE HISTORY``),
+so the row counts come from the commit's own metrics, even with concurrent writers. A merge
+is SQL ``MERGE INTO``, and its counts are the row the MERGE itself returns. After the data is committed, the write
 sets the table's clustering, comment and properties when the spec asks for them.
 
 Everything here is SQL and the DataFrame reader/writer, which Spark Connect (serverless)
@@ -28,6 +28,7 @@ from odibi_core.core.errors import EngineError, PipelineConfigError
 from odibi_core.core.snapshot import REDACTED, Redactor
 from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.connect import deliver_flows, is_connect
+from odibi_core.engine.delta_log import LocalDeltaLog
 from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
 from odibi_core.engine.session import built_here
@@ -151,6 +152,9 @@ class _DeltaWrite:
         """One try at the commit; whether the table exists is asked again on each try."""
         spec = self.spec
         self._merged = None
+        if spec.mode == "overwrite":  # replaces whatever is there, or creates the table
+            self._save(frame, "overwrite")
+            return
         exists = self.target.exists(self.spark)
         if spec.mode == "merge" and not exists:
             exists = not self._create_by_first_merge(frame)
@@ -160,7 +164,7 @@ class _DeltaWrite:
             return
         if spec.mode == "append" and exists and not spec.merge_schema:
             self._check_append_schema(frame)
-        self._save(frame, "overwrite" if spec.mode == "overwrite" else "append")
+        self._save(frame, "append")
 
     def _create_by_first_merge(self, frame: DataFrame) -> bool:
         """A first merge creates the table, every row an insert: True when it did.
@@ -335,11 +339,9 @@ class _DeltaWrite:
         )
 
     def _result(self) -> WriteResult:
-        from pyspark.sql import functions as F
-
         if self._merged is not None:
             return self._merge_result(self._merged)
-        commit = self._find_commit(F.col("userMetadata") == self.tag)
+        commit = self._find_commit(self.tag)
         if commit is None:
             if self._txn_tag_prefix is not None:
                 return self._already_committed()
@@ -383,7 +385,7 @@ class _DeltaWrite:
         from pyspark.sql import functions as F
 
         if self._tags_merges:
-            commit = self._find_commit(F.col("userMetadata") == self.tag)
+            commit = self._find_commit(self.tag)
             return int(commit["version"]) if commit is not None else None
         wanted = {
             "numTargetRowsInserted": merged.get("num_inserted_rows"),
@@ -433,9 +435,7 @@ class _DeltaWrite:
 
         Nothing was written now, so the write reports 0 rows and no new version; the
         earlier commit is named in the reason."""
-        from pyspark.sql import functions as F
-
-        earlier = self._find_commit(F.col("userMetadata").startswith(self._txn_tag_prefix))
+        earlier = self._find_commit(self._txn_tag_prefix, prefix=True)
         run = self.spec.run_id or "an earlier execution"
         reason = f"already committed by run {run}"
         if earlier is not None:
@@ -452,10 +452,22 @@ class _DeltaWrite:
             table_sql=self.target.sql_ref,
         )
 
-    def _find_commit(self, tagged: Any) -> Any:
-        """The latest data commit whose ``userMetadata`` matches ``tagged``, or None."""
+    def _find_commit(self, tag: str, *, prefix: bool = False) -> Any:
+        """The latest data commit whose ``userMetadata`` is ``tag`` (or, with ``prefix``,
+        starts with it), or None. A local table's log files are read directly (no Spark
+        job); any other table's history is asked with ``DESCRIBE HISTORY``."""
         from pyspark.sql import functions as F
 
+        local = LocalDeltaLog.of(self.target.path) if self.target.table is None else None
+        if local is not None:
+            found = local.find(
+                lambda meta: meta is not None and (meta.startswith(tag) if prefix else meta == tag),
+                _DATA_OPERATIONS,
+            )
+            if found is not None:
+                return found
+        column = F.col("userMetadata")
+        tagged = column.startswith(tag) if prefix else column == tag
         for window in _HISTORY_WINDOWS:
             found = (
                 self._history(window)
