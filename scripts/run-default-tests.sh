@@ -3,14 +3,15 @@
 # their own (a remote session puts the whole process in Connect mode), and much of their
 # time is spent waiting on the server and on processes of their own, so they run beside the
 # rest instead of after it. Their output is shown when both are done; the exit status is
-# non-zero when either failed.
+# non-zero when either failed. Each process lists its slowest tests, to keep the suite's time
+# in view.
 set -uo pipefail
 python="$1"
 log="$(mktemp -t odibi-connect-tests.XXXXXX)"
-"$python" -m pytest -v -m "connect and not slow" tests/connect >"$log" 2>&1 &
+"$python" -m pytest -v --durations=15 -m "connect and not slow" tests/connect >"$log" 2>&1 &
 connect=$!
 trap 'kill "$connect" 2>/dev/null; rm -f "$log"' INT TERM
-"$python" -m pytest -v -m "not slow and not connect"
+"$python" -m pytest -v --durations=25 -m "not slow and not connect"
 main=$?
 wait "$connect"
 connect_status=$?
