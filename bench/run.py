@@ -100,8 +100,9 @@ def parallel_vs_sequential() -> tuple[float, float]:
     return parallel, sequential
 
 
-def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
-    """Spark ingest -> transform -> Delta store, tracked vs untracked: time and Spark jobs."""
+def tracker_overhead(folder: Path, *, quick: bool = False) -> tuple[float, float, int, int]:
+    """Spark ingest -> transform -> Delta store, tracked vs untracked: time and Spark jobs
+    (``quick``: one warm-up round and the best of 3, not 2 and 5)."""
     rng = np.random.default_rng(11)
     pd.DataFrame({"id": np.arange(200_000), "v": rng.random(200_000)}).to_parquet(
         folder / "big.parquet"
@@ -144,11 +145,11 @@ def tracker_overhead(folder: Path) -> tuple[float, float, int, int]:
     def jobs_of(tracked: bool) -> int:
         return spark_jobs(spark, lambda: run(tracked))
 
-    for _ in range(2):  # warm both paths: JIT and class loading must not count against either
+    for _ in range(1 if quick else 2):  # warm both paths: JIT and class loading must not count
         run(True)
         run(False)
-    tracked_time = best_of(lambda: run(True), 5)
-    untracked_time = best_of(lambda: run(False), 5)
+    tracked_time = best_of(lambda: run(True), 3 if quick else 5)
+    untracked_time = best_of(lambda: run(False), 3 if quick else 5)
     return tracked_time, untracked_time, jobs_of(True), jobs_of(False)
 
 
@@ -312,7 +313,7 @@ def basics_rows(quick: bool = False) -> list[Row]:
         folder = Path(tmp)
         pandas_t, spark_t = small_groupby(folder)
         par_t, seq_t = parallel_vs_sequential()
-        tracked_t, untracked_t, tracked_jobs, untracked_jobs = tracker_overhead(folder)
+        tracked_t, untracked_t, tracked_jobs, untracked_jobs = tracker_overhead(folder, quick=quick)
     return [
         Row(
             "10k-row group-by step, pandas/DuckDB vs local Spark",
