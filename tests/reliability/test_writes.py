@@ -13,6 +13,7 @@ import pytest
 from odibi_core import Step
 from odibi_core.cli import main
 from odibi_core.core.config import StateLocation, TrackerSettings
+from odibi_core.engine.delta_write import _DeltaWrite
 from odibi_core.orchestrator import Orchestrator
 from odibi_core.state import AuditStore
 
@@ -38,6 +39,7 @@ def _merge(spark, tmp_path: Path, source: pd.DataFrame, target: Path, *, keys=("
     csv = tmp_path / f"source_{uuid.uuid4().hex[:6]}.csv"
     source.to_csv(csv, index=False)
     tracker_settings = kw.pop("tracker_settings", None)
+    engine = kw.pop("engine", "spark")
     steps = [
         Step(layer="ingest", name="read", value=str(csv), outputs={"data": "raw"}),
         Step(
@@ -50,7 +52,7 @@ def _merge(spark, tmp_path: Path, source: pd.DataFrame, target: Path, *, keys=("
     ]
     return Orchestrator(
         steps=steps,
-        engine_type="spark",
+        engine_type=engine,
         spark=spark,
         max_retries=2,
         retry_delay=0.0,
@@ -128,6 +130,35 @@ def test_merge_with_null_keys_is_refused_unless_they_are_inserted(spark, tmp_pat
         "n1",
         "n1",
         "n2",
+        "n2",
+    ]
+
+
+def test_rows_held_here_have_their_merge_keys_checked_without_spark(spark, tmp_path, monkeypatch):
+    """A pandas-engine frame is checked in DuckDB before it reaches Spark, with the same
+    refusals and messages as a Spark frame's check."""
+
+    def spark_check(self, frame):
+        raise AssertionError("the merge keys of rows held in this process went to Spark")
+
+    monkeypatch.setattr(_DeltaWrite, "_spark_key_problems", spark_check)
+    target = tmp_path / "customers"
+    source = pd.DataFrame({"id": [1, 1, 2, 2, 2, 3], "name": list("abcdef")})
+    repeated = _merge(spark, tmp_path, source, target, engine="pandas")
+    assert not repeated.success
+    assert "has more than one row for merge key (id) = ('1'), ('2')" in repeated.errors["save"]
+    assert "'3'" not in repeated.errors["save"]
+    assert not target.exists()
+
+    source = pd.DataFrame({"id": ["1", None, None], "name": ["A", "n1", "n2"]})
+    refused = _merge(spark, tmp_path, source, target, engine="pandas")
+    assert not refused.success
+    assert "has NULL in the merge keys for merge key (id) = (NULL)" in refused.errors["save"]
+    inserted = _merge(spark, tmp_path, source, target, engine="pandas", merge_null_keys="insert")
+    assert inserted.success, inserted.error
+    assert sorted(r.name for r in spark.read.format("delta").load(str(target)).collect()) == [
+        "A",
+        "n1",
         "n2",
     ]
 

@@ -94,10 +94,20 @@ class DeltaTarget:
 
 
 def write_delta(
-    spark: SparkSession, frame: DataFrame, target: DeltaTarget, spec: WriteSpec, *, step: str
+    spark: SparkSession,
+    frame: DataFrame,
+    target: DeltaTarget,
+    spec: WriteSpec,
+    *,
+    step: str,
+    local_rows: Any = None,
 ) -> WriteResult:
-    """Write ``frame`` to ``target`` as ``spec`` says; the rows come from the commit."""
-    return _DeltaWrite(spark, target, spec, step=step).run(frame)
+    """Write ``frame`` to ``target`` as ``spec`` says; the rows come from the commit.
+
+    ``local_rows``: the same rows as an Arrow table, when they are held in this process (a
+    pandas-engine frame); a merge then checks its keys on them, without a Spark job.
+    """
+    return _DeltaWrite(spark, target, spec, step=step).run(frame, local_rows)
 
 
 class _DeltaWrite:
@@ -120,11 +130,11 @@ class _DeltaWrite:
             return None
         return f"{self.spec.txn_app_id}#{self.spec.txn_version}@"
 
-    def run(self, frame: DataFrame) -> WriteResult:
+    def run(self, frame: DataFrame, local_rows: Any = None) -> WriteResult:
         spec = self.spec
         if spec.mode == "merge":
             self._check_merge_keys(frame)
-            self._check_merge_key_values(frame)
+            self._check_merge_key_values(frame, local_rows)
         # A commit that conflicts with another writer's committed nothing, so it is tried
         # again here, where the conflict happens, rather than re-running the whole step.
         retry_commit_conflicts(
@@ -247,15 +257,31 @@ class _DeltaWrite:
                 f"update_columns; its columns are {', '.join(frame.columns)}"
             )
 
-    def _check_merge_key_values(self, frame: DataFrame) -> None:
+    def _check_merge_key_values(self, frame: DataFrame, local_rows: Any = None) -> None:
         """Refuse a source whose merge keys repeat, or are NULL (unless NULLs are inserted).
 
         Delta refuses a MERGE whose source rows match one target row twice, but only once
         the key exists in the target: the first MERGE into a new table would store the
         duplicates, and every later MERGE would fail. This costs one aggregation over the
-        source (Delta's MERGE reads the source again); the groups are cut to a handful
-        before anything reaches the driver.
+        source (Delta's MERGE reads the source again), in DuckDB when the rows are held in
+        this process, else in Spark; the groups are cut to a handful before anything
+        reaches the driver.
         """
+        if local_rows is not None:
+            found = self._local_key_problems(local_rows)
+        else:
+            found = self._spark_key_problems(frame)
+        found.sort(key=lambda problem: [(v is None, str(v)) for v in problem[0]])
+        duplicates = [keys for keys, has_null in found if not has_null]
+        if duplicates:
+            raise self._merge_key_error(duplicates, "has more than one row for")
+        if found:
+            raise self._merge_key_error(
+                [keys for keys, _ in found], "has NULL in the merge keys for"
+            )
+
+    def _spark_key_problems(self, frame: DataFrame) -> list[tuple[tuple[Any, ...], bool]]:
+        """The problem groups (their key values, whether a key is NULL), by a Spark job."""
         from functools import reduce
 
         from pyspark.sql import functions as F
@@ -270,13 +296,31 @@ class _DeltaWrite:
             problem = repeated & ~has_null  # NULL keys are inserted, never matched
         else:
             problem = repeated | has_null
-        found = groups.where(problem).orderBy(has_null.asc()).limit(_SHOWN_KEYS + 1).collect()
-        found = sorted(found, key=lambda row: [(v is None, str(v)) for v in row])
-        duplicates = [row for row in found if not row[_NULL_KEY_COLUMN]]
-        if duplicates:
-            raise self._merge_key_error(duplicates, "has more than one row for")
-        if found:
-            raise self._merge_key_error(found, "has NULL in the merge keys for")
+        rows = groups.where(problem).orderBy(has_null.asc()).limit(_SHOWN_KEYS + 1).collect()
+        width = len(keys)
+        return [(tuple(row[:width]), bool(row[_NULL_KEY_COLUMN])) for row in rows]
+
+    def _local_key_problems(self, table: Any) -> list[tuple[tuple[Any, ...], bool]]:
+        """The same groups as ``_spark_key_problems``, from an Arrow table, by DuckDB."""
+        import duckdb
+
+        keys = ", ".join(_duck_quote(k) for k in self.spec.merge_keys)
+        null_key = " OR ".join(f"{_duck_quote(k)} IS NULL" for k in self.spec.merge_keys)
+        if self.spec.merge_null_keys == "insert":
+            problem = "count(*) > 1 AND NOT bool_or(" + null_key + ")"
+        else:
+            problem = "count(*) > 1 OR bool_or(" + null_key + ")"
+        query = (
+            f"SELECT {keys}, bool_or({null_key}) AS has_null FROM merge_source "
+            f"GROUP BY {keys} HAVING {problem} ORDER BY has_null LIMIT {_SHOWN_KEYS + 1}"
+        )
+        connection = duckdb.connect(":memory:")
+        try:
+            connection.register("merge_source", table)
+            rows = connection.execute(query).fetchall()
+        finally:
+            connection.close()
+        return [(tuple(row[:-1]), bool(row[-1])) for row in rows]
 
     def _merge_key_error(self, rows: list[Any], problem: str) -> EngineError:
         redactor = Redactor(self.spec.redact_columns)
@@ -528,6 +572,10 @@ def _braced(text: str) -> str:
 
 def _quote(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
+
+
+def _duck_quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _key_text(value: Any) -> str:

@@ -247,14 +247,15 @@ class SparkEngineContext:
 
     def write(self, frame: Frame, spec: WriteSpec, *, step: str) -> WriteResult:
         check_write_spec(spec, step=step)
-        frame = self.adopt(frame)
+        local = local_arrow(frame)  # rows held here (a pandas-engine frame) are checked here
+        frame = self.from_arrow(local) if local is not None else self.adopt(frame)
         fmt = spec.format.lower()
         try:
             if fmt in FILE_FORMATS:
                 result = self._write_files(frame, spec, fmt, step=step)
             else:
                 target = self.delta_target(fmt, spec.target, step=step)
-                result = write_delta(self.spark, frame, target, spec, step=step)
+                result = write_delta(self.spark, frame, target, spec, step=step, local_rows=local)
             deliver_flows(frame)  # Connect: the write read all of the frame
             return result
         except OdibiError:
@@ -350,12 +351,9 @@ class SparkEngineContext:
     def adopt(self, frame: Frame) -> DataFrame:
         if is_spark_frame(frame):
             return frame
-        if is_pandas_frame(frame):
-            return self.from_arrow(pandas_to_arrow(frame))
-        if type(frame).__module__.startswith("pyarrow"):
-            return self.from_arrow(frame)
-        if isinstance(frame, ParquetScan):  # a pandas-engine ingest, read as it read it
-            return self.from_arrow(frame.to_arrow(step=""))
+        local = local_arrow(frame)
+        if local is not None:
+            return self.from_arrow(local)
         raise EngineError(
             f"the Spark engine cannot use a {type(frame).__name__}; "
             "steps exchange pandas or Spark DataFrames"
@@ -418,6 +416,18 @@ def _with_placeholders(query: str, names: list[str]) -> str:
     for name in names:
         text = text.replace(name, "{" + name + "}")
     return text
+
+
+def local_arrow(frame: Frame) -> Any:
+    """The rows of a frame held in this process (pandas, Arrow, or a pandas-engine parquet
+    scan, read as that engine reads it) as an Arrow table; None for any other frame."""
+    if is_pandas_frame(frame):
+        return pandas_to_arrow(frame)
+    if type(frame).__module__.startswith("pyarrow"):
+        return frame
+    if isinstance(frame, ParquetScan):
+        return frame.to_arrow(step="")
+    return None
 
 
 def _view_name(logical: str) -> str:
