@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,10 +213,13 @@ def _settled_read(spark, warehouse: Path, seconds: float) -> set[str]:
 
 def _assert_every_delta_table_reads(spark, warehouse: Path) -> None:
     """A kill at any point leaves every Delta table readable (its commits are atomic); a
-    folder whose log holds no commit yet is no table."""
-    for log in sorted(warehouse.rglob("_delta_log")):
-        if any(log.glob("*.json")):
-            spark.read.format("delta").load(str(log.parent)).count()
+    folder whose log holds no commit yet is no table. The tables are read a few at a time:
+    each read is small, and mostly waits on the session."""
+    tables = [
+        str(log.parent) for log in sorted(warehouse.rglob("_delta_log")) if any(log.glob("*.json"))
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # a table that does not read raises
+        list(pool.map(lambda path: spark.read.format("delta").load(path).count(), tables))
 
 
 def _checkpointed_steps(spark, warehouse: Path) -> set[str]:
