@@ -3,8 +3,9 @@
 An overwrite or append is tagged with the writer option ``userMetadata`` and its commit
 is then looked up by that tag (in a local table's log files, else ``DESCRIBE HISTORY``),
 so the row counts come from the commit's own metrics, even with concurrent writers. A merge
-is SQL ``MERGE INTO``, and its counts are the row the MERGE itself returns. After the data is committed, the write
-sets the table's clustering, comment and properties when the spec asks for them.
+is SQL ``MERGE INTO``, and its counts are the row the MERGE itself returns. After the data
+is committed, the write sets the table's clustering, comment and properties when the spec
+asks for them.
 
 Everything here is SQL and the DataFrame reader/writer, which Spark Connect (serverless)
 runs as well as a classic session; the ``DeltaTable`` Python API, which needs Delta's
@@ -29,6 +30,7 @@ from odibi_core.core.snapshot import REDACTED, Redactor
 from odibi_core.engine.base import WriteResult, WriteSpec
 from odibi_core.engine.connect import deliver_flows, is_connect
 from odibi_core.engine.delta_log import LocalDeltaLog
+from odibi_core.engine.duckdb_connection import isolated_duckdb, quote_identifier
 from odibi_core.engine.failures import retry_commit_conflicts
 from odibi_core.engine.rules import spark_error, spark_options
 from odibi_core.engine.session import built_here
@@ -302,10 +304,8 @@ class _DeltaWrite:
 
     def _local_key_problems(self, table: Any) -> list[tuple[tuple[Any, ...], bool]]:
         """The same groups as ``_spark_key_problems``, from an Arrow table, by DuckDB."""
-        import duckdb
-
-        keys = ", ".join(_duck_quote(k) for k in self.spec.merge_keys)
-        null_key = " OR ".join(f"{_duck_quote(k)} IS NULL" for k in self.spec.merge_keys)
+        keys = ", ".join(quote_identifier(k) for k in self.spec.merge_keys)
+        null_key = " OR ".join(f"{quote_identifier(k)} IS NULL" for k in self.spec.merge_keys)
         if self.spec.merge_null_keys == "insert":
             problem = "count(*) > 1 AND NOT bool_or(" + null_key + ")"
         else:
@@ -314,12 +314,8 @@ class _DeltaWrite:
             f"SELECT {keys}, bool_or({null_key}) AS has_null FROM merge_source "
             f"GROUP BY {keys} HAVING {problem} ORDER BY has_null LIMIT {_SHOWN_KEYS + 1}"
         )
-        connection = duckdb.connect(":memory:")
-        try:
-            connection.register("merge_source", table)
+        with isolated_duckdb({"merge_source": table}) as connection:
             rows = connection.execute(query).fetchall()
-        finally:
-            connection.close()
         return [(tuple(row[:-1]), bool(row[-1])) for row in rows]
 
     def _merge_key_error(self, rows: list[Any], problem: str) -> EngineError:
@@ -572,10 +568,6 @@ def _braced(text: str) -> str:
 
 def _quote(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
-
-
-def _duck_quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def _key_text(value: Any) -> str:

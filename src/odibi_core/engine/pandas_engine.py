@@ -39,6 +39,7 @@ from odibi_core.core.locations import (
 )
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
 from odibi_core.engine.csv_rows import first_ragged_row
+from odibi_core.engine.duckdb_connection import isolated_duckdb, quote_identifier
 from odibi_core.engine.parquet_scan import ParquetScan, without_stored_index
 from odibi_core.engine.rules import (
     DELTA_FORMATS,
@@ -139,22 +140,10 @@ class PandasEngineContext:
     ) -> Iterator[Any]:
         """An in-memory DuckDB connection that sees ``tables`` and ``scans`` and nothing
         else, in UTC, with this engine's thread limit; closed on leaving."""
-        import duckdb
-
-        connection = duckdb.connect(":memory:")
-        try:
-            # Only the registered tables are visible: no lookup of Python variables.
-            connection.execute("SET python_enable_replacements = false")
-            connection.execute("SET TimeZone = 'UTC'")
-            if self._duckdb_threads:
-                connection.execute(f"SET threads = {int(self._duckdb_threads)}")
-            for name, table in tables.items():
-                connection.register(name, table)
+        with isolated_duckdb(tables, threads=self._duckdb_threads) as connection:
             for name, scan in (scans or {}).items():
-                connection.execute(f"CREATE VIEW {_quoted(name)} AS {_scan_select(scan)}")
+                connection.execute(f"CREATE VIEW {quote_identifier(name)} AS {_scan_select(scan)}")
             yield connection
-        finally:
-            connection.close()
 
     def call(
         self,
@@ -328,15 +317,13 @@ def _parquet(source: str, path: Path, files: list[Path], options: Mapping[str, A
     )
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _scan_select(scan: ParquetScan) -> str:
     """A view over the scan's files with the canonical types the Arrow path would give:
     naive timestamps are instants in UTC, as Spark reads them."""
     naive = [f.name for f in scan.schema if pa.types.is_timestamp(f.type) and f.type.tz is None]
-    replace = ", ".join(f"CAST({_quoted(n)} AS TIMESTAMPTZ) AS {_quoted(n)}" for n in naive)
+    replace = ", ".join(
+        f"CAST({quote_identifier(n)} AS TIMESTAMPTZ) AS {quote_identifier(n)}" for n in naive
+    )
     star = f"* REPLACE ({replace})" if replace else "*"
     return f"SELECT {star} FROM {scan.duckdb_source()}"
 

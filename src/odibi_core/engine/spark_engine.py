@@ -248,7 +248,7 @@ class SparkEngineContext:
     def write(self, frame: Frame, spec: WriteSpec, *, step: str) -> WriteResult:
         check_write_spec(spec, step=step)
         local = local_arrow(frame)  # rows held here (a pandas-engine frame) are checked here
-        frame = self.from_arrow(local) if local is not None else self.adopt(frame)
+        frame = self.adopt(frame if local is None else local)
         fmt = spec.format.lower()
         try:
             if fmt in FILE_FORMATS:
