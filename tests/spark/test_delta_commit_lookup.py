@@ -46,3 +46,16 @@ def test_an_overwrite_costs_the_jobs_of_the_plain_writer_and_no_more(spark, tmp_
         write_delta(spark, frame, DeltaTarget(path=spec.target), spec, step="s")
 
     assert jobs_run_by(spark, ours) == jobs_run_by(spark, plain)
+
+
+def test_an_append_to_a_local_table_runs_one_spark_job(spark, tmp_path):
+    """The local JVM's zone is UTC, so Delta does not rebuild the table's state after each
+    commit to check it (a Spark job or two per write under any other default zone)."""
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    spark.range(3).write.format("delta").mode("append").save(path)  # code paths loaded
+    assert spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert (
+        jobs_run_by(spark, lambda: spark.range(3).write.format("delta").mode("append").save(path))
+        == 1
+    )

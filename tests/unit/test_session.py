@@ -27,6 +27,7 @@ def test_local_conf_has_delta_utc_and_no_ui(tmp_path, monkeypatch):
     conf = local_spark_conf(tmp_path)
     assert conf["spark.jars.packages"] == delta_coordinate()
     assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert "-Duser.timezone=UTC" in conf["spark.driver.extraJavaOptions"]
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.sql.catalogImplementation"] == "in-memory"
 

@@ -63,7 +63,13 @@ def local_spark_conf(
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     }
     log_config = Path(__file__).with_name("log4j2.properties")
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log_config}"
+    # The JVM's own zone is UTC too, as on Databricks: Delta takes any other default zone
+    # (even GMT) for a non-UTC one and rebuilds the table's state after every commit to
+    # check it, a Spark job or two per write.
+    conf["spark.driver.extraJavaOptions"] = (
+        f"-Dlog4j2.configurationFile=file:{log_config} -Duser.timezone=UTC"
+    )
+    conf["spark.executor.extraJavaOptions"] = "-Duser.timezone=UTC"
     ivy = os.environ.get("ODIBI_IVY_DIR")
     if ivy:
         conf["spark.jars.ivy"] = ivy
