@@ -42,5 +42,6 @@ def fresh_machine(tmp_path: Path, monkeypatch, repository: str) -> None:
     """An empty odibi_core cache, an empty Ivy home, no ~/.m2, and the given repository."""
     monkeypatch.setenv("ODIBI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("ODIBI_IVY_DIR", str(tmp_path / "ivy"))
+    monkeypatch.setenv("ODIBI_CLASS_ARCHIVE", "off")  # no background build into a temp cache
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DEFAULT_ARTIFACT_REPOSITORY", repository)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.tables import default_warehouse
+from odibi_core.engine import class_archive
 from odibi_core.engine.delta_jars import (
     delta_coordinate,
     delta_jars_conf,
@@ -207,6 +208,17 @@ class SessionHandle:
             self._ready.set()
 
 
+def local_launch_conf(warehouse: str | Path | None = None) -> dict[str, str]:
+    """The whole configuration a local session's JVM is launched with: the local settings,
+    the Delta jars (resolved now if need be), the master and the app name."""
+    conf = local_spark_conf(warehouse)
+    conf.pop("spark.jars.packages", None)  # resolved here, with Ivy's output in a log
+    conf.update(ensure_delta_jars(on_fetch=lambda line: log.info("%s", line)))
+    conf["spark.master"] = os.environ.get("ODIBI_SPARK_MASTER", "local[*]")
+    conf["spark.app.name"] = "odibi_core"
+    return conf
+
+
 def _local_session(warehouse: str | Path | None) -> SparkSession:
     """The local Delta session of this process, built (and configured) here only once."""
     global _session
@@ -218,11 +230,10 @@ def _local_session(warehouse: str | Path | None) -> SparkSession:
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no routable address
         log.info("starting local Spark with Delta (%s)", delta_coordinate())
-        conf = local_spark_conf(warehouse)
-        conf.pop("spark.jars.packages", None)  # resolved here, with Ivy's output in a log
-        conf.update(ensure_delta_jars(on_fetch=lambda line: log.info("%s", line)))
-        conf["spark.master"] = os.environ.get("ODIBI_SPARK_MASTER", "local[*]")
-        conf["spark.app.name"] = "odibi_core"
+        conf = local_launch_conf(warehouse)
+        archive_options = class_archive.java_options(conf)
+        if archive_options:
+            conf["spark.driver.extraJavaOptions"] += f" {archive_options}"
         start_local_context(conf)  # the JVM's own output goes to a log file
         _session = SparkSession.builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
