@@ -39,6 +39,7 @@ from odibi_core.core.locations import (
 )
 from odibi_core.engine.base import EngineContext, Frame, ReadSpec, WriteResult, WriteSpec
 from odibi_core.engine.csv_rows import first_ragged_row
+from odibi_core.engine.delta_snapshot import read_local_delta
 from odibi_core.engine.duckdb_connection import isolated_duckdb, quote_identifier
 from odibi_core.engine.parquet_scan import ParquetScan, without_stored_index
 from odibi_core.engine.rules import (
@@ -166,6 +167,9 @@ class PandasEngineContext:
     def read(self, spec: ReadSpec, *, step: str) -> Frame:
         fmt = spec.format.lower()
         if fmt in DELTA_FORMATS:
+            local = _local_delta(spec, fmt)
+            if local is not None:
+                return local
             spark = self._spark(step, f"read {fmt} '{spec.source}'")
             return spark.to_arrow(spark.read(spec, step=step))
         if fmt not in FILE_FORMATS:
@@ -326,6 +330,14 @@ def _scan_select(scan: ParquetScan) -> str:
     )
     star = f"* REPLACE ({replace})" if replace else "*"
     return f"SELECT {star} FROM {scan.duckdb_source()}"
+
+
+def _local_delta(spec: ReadSpec, fmt: str) -> pa.Table | None:
+    """A plain Delta table in a local folder, read without Spark (None: Spark reads it)."""
+    if fmt != "delta" or set(spec.options) - {"versionAsOf"}:
+        return None
+    version = spec.options.get("versionAsOf")
+    return read_local_delta(spec.source, int(version) if version is not None else None)
 
 
 def _private_copy(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,145 @@
+"""A local Delta table read by this process itself, for the pandas engine.
+
+The pandas engine reads Delta through Spark: the JVM reads the files and hands the rows
+over as Arrow. For a plain table in a folder this process sees (the local warehouse's
+checkpoints, handoffs and cache entries among them), the log says which parquet files make
+up a version, and pyarrow reads them in milliseconds without a Spark job; over Spark
+Connect without a round trip either.
+
+Only what this reader fully understands is read here: commit files from version 0 with no
+gap, no reader feature but ``timestampNtz`` and two that concern checkpoints and vacuum (so
+no deletion vectors, column mapping or type widening), no partition columns, columns of
+flat types. Anything else (and any file that
+cannot be read) returns None, and the caller asks Spark, which reads every table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from odibi_core.engine.delta_log import LocalDeltaLog
+from odibi_core.engine.schema import normalize_arrow_table
+
+_FLAT_TYPES = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "integer": pa.int32(),
+    "short": pa.int16(),
+    "byte": pa.int8(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "boolean": pa.bool_(),
+    "binary": pa.binary(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "timestamp_ntz": pa.timestamp("us"),
+}
+# Reader features that change nothing for a reader of the commit files and flat columns.
+_KNOWN_READER_FEATURES = frozenset({"timestampNtz", "vacuumProtocolCheck", "v2Checkpoint"})
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+class _Unreadable(Exception):
+    """The table needs something this reader leaves to Spark."""
+
+
+def read_local_delta(path: str, version: int | None = None) -> pa.Table | None:
+    """The rows of the Delta table at ``path`` (at ``version``, else the latest) as Arrow,
+    or None when Spark must read it."""
+    log = LocalDeltaLog.of(path)
+    if log is None:
+        return None
+    try:
+        files, schema = _snapshot(log, version)
+        return normalize_arrow_table(_read_files(log.folder.parent, files, schema))
+    except (_Unreadable, OSError, ValueError, pa.ArrowException):
+        return None
+
+
+def _snapshot(log: LocalDeltaLog, version: int | None) -> tuple[list[str], pa.Schema]:
+    """The data files and schema of ``version``, from the commit files alone."""
+    versions = sorted(log.versions())
+    if version is not None:
+        versions = [v for v in versions if v <= version]
+        if not versions or versions[-1] != version:
+            raise _Unreadable(f"version {version} is not in the log")
+    if versions != list(range(len(versions))) or not versions:
+        raise _Unreadable("the log's first commits were cleaned up after a checkpoint")
+    live: dict[str, None] = {}
+    metadata: dict[str, Any] | None = None
+    for number in versions:
+        for action in _actions(log.folder / f"{number:020d}.json"):
+            if "protocol" in action:
+                _check_protocol(action["protocol"])
+            elif "metaData" in action:
+                metadata = action["metaData"]
+            elif "add" in action:
+                if action["add"].get("deletionVector"):
+                    raise _Unreadable("deletion vectors")
+                live[action["add"]["path"]] = None
+            elif "remove" in action:
+                live.pop(action["remove"]["path"], None)
+    if metadata is None:
+        raise _Unreadable("no metadata")
+    return list(live), _arrow_schema(metadata)
+
+
+def _actions(commit: Path) -> list[dict[str, Any]]:
+    with commit.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _check_protocol(protocol: dict[str, Any]) -> None:
+    features = set(protocol.get("readerFeatures") or ())
+    if protocol.get("minReaderVersion", 1) not in (1, 3) or features - _KNOWN_READER_FEATURES:
+        raise _Unreadable(f"reader features {sorted(features - _KNOWN_READER_FEATURES)}")
+
+
+def _arrow_schema(metadata: dict[str, Any]) -> pa.Schema:
+    if metadata.get("partitionColumns"):
+        raise _Unreadable("partition columns")
+    mapping = (metadata.get("configuration") or {}).get("delta.columnMapping.mode", "none")
+    if mapping != "none":
+        raise _Unreadable("column mapping")
+    fields = json.loads(metadata["schemaString"])["fields"]
+    return pa.schema(
+        [pa.field(f["name"], _arrow_type(f["type"]), f.get("nullable", True)) for f in fields]
+    )
+
+
+def _arrow_type(delta_type: Any) -> pa.DataType:
+    if not isinstance(delta_type, str):
+        raise _Unreadable("nested types")
+    if delta_type in _FLAT_TYPES:
+        return _FLAT_TYPES[delta_type]
+    decimal = _DECIMAL.match(delta_type)
+    if decimal is None:
+        raise _Unreadable(f"type {delta_type}")
+    return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+
+
+def _read_files(root: Path, files: list[str], schema: pa.Schema) -> pa.Table:
+    parts = [_conformed(pq.read_table(root / unquote(name)), schema) for name in files]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """One file's columns in the table's schema: a column added after the file was written
+    is NULL in it, and Spark's INT96 timestamps (naive nanoseconds in UTC) become UTC."""
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(len(table), field.type))
+            continue
+        column = table.column(field.name)
+        if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(field.type):
+            column = column.cast(pa.timestamp(column.type.unit, tz=field.type.tz))
+        columns.append(column.cast(field.type, safe=False))
+    return pa.Table.from_arrays(columns, schema=schema)
