@@ -140,11 +140,15 @@ class PandasEngineContext:
         self, tables: Mapping[str, pa.Table], scans: Mapping[str, ParquetScan] | None = None
     ) -> Iterator[Any]:
         """An in-memory DuckDB connection that sees ``tables`` and ``scans`` and nothing
-        else, in UTC, with this engine's thread limit; closed on leaving."""
+        else, in UTC, with this engine's thread limit; the scans' views are dropped on
+        leaving."""
         with isolated_duckdb(tables, threads=self._duckdb_threads) as connection:
-            for name, scan in (scans or {}).items():
-                connection.execute(f"CREATE VIEW {quote_identifier(name)} AS {_scan_select(scan)}")
+            views = [quote_identifier(name) for name in scans or {}]
+            for view, scan in zip(views, (scans or {}).values(), strict=True):
+                connection.execute(f"CREATE VIEW {view} AS {_scan_select(scan)}")
             yield connection
+            for view in views:
+                connection.execute(f"DROP VIEW {view}")
 
     def call(
         self,
