@@ -96,3 +96,21 @@ def test_a_read_only_cache_runs_without_an_archive(spawned, tmp_path, monkeypatc
     monkeypatch.setenv("ODIBI_CACHE_DIR", str(blocker / "odibi_core"))
     assert class_archive.java_options(CONF) == ""
     assert spawned == []
+
+
+def test_system_properties_do_not_change_the_archive(spawned):
+    moved = dict(CONF, **{"spark.driver.extraJavaOptions": "-Duser.timezone=UTC -Dlog=/clone"})
+    assert class_archive.archive_path(moved) == class_archive.archive_path(CONF)
+
+
+def test_only_the_two_archives_used_last_are_kept(spawned, tmp_path):
+    folder = tmp_path / "jvm"
+    for age, name in enumerate(["newest", "recent", "old", "oldest"]):
+        path = folder / f"classes-{name}.jsa"
+        _complete(path)
+        os.utime(path, (time.time() - age * 60, time.time() - age * 60))
+    class_archive._keep_recent(folder)
+    assert sorted(p.name for p in folder.glob("*.jsa")) == [
+        "classes-newest.jsa",
+        "classes-recent.jsa",
+    ]

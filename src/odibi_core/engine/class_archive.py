@@ -5,7 +5,7 @@ write. Java's class-data sharing (CDS) maps classes from one archive file instea
 finding, reading and verifying each of them again: on 2 cores a fresh session and its
 first Delta write take seconds less. The archive belongs to one Java, one set of jars and
 one set of JVM options (``archive_path``); the JVM checks the jars again when it maps it
-and quietly ignores an archive that no longer fits.
+and quietly ignores an archive that no longer fits. The two used last are kept.
 
 The archive is made once, by ``build``: a JVM started exactly as a session's would be runs
 a small Delta workload, and writes the classes it loaded when it exits
@@ -16,6 +16,7 @@ it use the archive. ``ODIBI_CLASS_ARCHIVE=off`` turns all of this off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ _DYNAMIC_ARCHIVE_MAGIC = 0xF00BABA8
 # A build claimed longer ago than this died without finishing: another may start.
 _CLAIM_STALE_SECONDS = 3600.0
 _BUILD_TIMEOUT_SECONDS = 600.0
+_ARCHIVES_KEPT = 2
 # Launch settings that decide which classes load and how the JVM lays them out.
 _LAUNCH_KEYS = ("spark.jars", "spark.driver.memory", JAVA_OPTIONS_KEY)
 
@@ -56,6 +58,8 @@ def java_options(conf: Mapping[str, str], *, build_if_missing: bool = True) -> s
         return ""
     archive = archive_path(conf)
     if is_complete(archive):
+        with contextlib.suppress(OSError):
+            os.utime(archive)  # in use: the last ones to be removed (_keep_recent)
         return f"-XX:SharedArchiveFile={archive} {_QUIET}"
     if build_if_missing:
         _start_background_build(conf, archive)
@@ -70,9 +74,15 @@ def archive_path(conf: Mapping[str, str]) -> Path:
     java = Path(_java()).resolve()
     jars = sorted(_spark_jars_dir().glob("*.jar"))
     described = [_file_identity(java), *(_file_identity(jar) for jar in jars)]
-    described += [f"{key}={conf.get(key, '')}" for key in _LAUNCH_KEYS]
+    described += [f"{key}={_without_properties(conf.get(key, ''))}" for key in _LAUNCH_KEYS]
     digest = hashlib.sha256("\n".join(described).encode()).hexdigest()[:20]
     return cache_dir() / "jvm" / f"classes-{digest}.jsa"
+
+
+def _without_properties(value: str) -> str:
+    """Launch settings without Java system properties (``-Dname=value``): they change no
+    class the JVM loads, and one names this installation's log configuration file."""
+    return " ".join(part for part in value.split() if not part.startswith("-D"))
 
 
 def is_complete(archive: Path) -> bool:
@@ -104,8 +114,25 @@ def build(conf: Mapping[str, str], *, timeout: float = _BUILD_TIMEOUT_SECONDS) -
         os.replace(partial, archive)
     finally:
         partial.unlink(missing_ok=True)
+    _keep_recent(archive.parent)
     log.info("class-data archive ready: %s", archive)
     return archive
+
+
+def _keep_recent(folder: Path) -> None:
+    """Remove all but the ``_ARCHIVES_KEPT`` archives used last (each is about 190 MB):
+    another Java, Spark or set of JVM options makes a new one."""
+    archives = sorted(folder.glob("classes-*.jsa"), key=_used_at, reverse=True)
+    for stale in archives[_ARCHIVES_KEPT:]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def _used_at(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _run_workload(conf: Mapping[str, str], *, timeout: float) -> None:
