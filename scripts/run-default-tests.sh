@@ -7,6 +7,10 @@
 # in view.
 set -uo pipefail
 python="$1"
+# The tests start their JVMs against the fresh install's jars: on a new machine a background
+# class-data archive build (engine/class_archive.py) would compete with them for its first
+# minutes and serve few later starts. Its real build runs under `make test-slow`.
+export ODIBI_CLASS_ARCHIVE="${ODIBI_CLASS_ARCHIVE:-off}"
 log="$(mktemp -t odibi-connect-tests.XXXXXX)"
 "$python" -m pytest -v --durations=15 -m "connect and not slow" tests/connect >"$log" 2>&1 &
 connect=$!
