@@ -69,10 +69,10 @@ def java_options(conf: Mapping[str, str], *, build_if_missing: bool = True) -> s
 def archive_path(conf: Mapping[str, str]) -> Path:
     """Where the archive of a JVM launched with ``conf`` lives: one file per Java, Spark
     jars (names, sizes, times) and launch settings."""
-    from odibi_core.engine.delta_jars import _java, _spark_jars_dir, cache_dir
+    from odibi_core.engine.delta_jars import cache_dir, java_executable, spark_jars_dir
 
-    java = Path(_java()).resolve()
-    jars = sorted(_spark_jars_dir().glob("*.jar"))
+    java = Path(java_executable()).resolve()
+    jars = sorted(spark_jars_dir().glob("*.jar"))
     described = [_file_identity(java), *(_file_identity(jar) for jar in jars)]
     described += [f"{key}={_without_properties(conf.get(key, ''))}" for key in _LAUNCH_KEYS]
     digest = hashlib.sha256("\n".join(described).encode()).hexdigest()[:20]

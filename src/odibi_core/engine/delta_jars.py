@@ -246,7 +246,7 @@ def _log_tail(log_file: Path, *, since: str | None = None) -> str:
 
 def _ivy_launcher() -> list[str]:
     """``java`` with the Ivy (and the Oro its glob matcher needs) that ships with Spark."""
-    jars = _spark_jars_dir()
+    jars = spark_jars_dir()
     ivy, oro = sorted(jars.glob("ivy-*.jar")), sorted(jars.glob("oro-*.jar"))
     if not ivy or not oro:
         raise EngineError(
@@ -254,10 +254,11 @@ def _ivy_launcher() -> list[str]:
             "reinstall pyspark: pip install --force-reinstall 'odibi_core[local]'"
         )
     classpath = os.pathsep.join((str(ivy[-1]), str(oro[-1])))
-    return [_java(), *_SHORT_JVM, "-cp", classpath, "org.apache.ivy.Main"]
+    return [java_executable(), *_SHORT_JVM, "-cp", classpath, "org.apache.ivy.Main"]
 
 
-def _spark_jars_dir() -> Path:
+def spark_jars_dir() -> Path:
+    """The jars folder of the Spark a local session launches: SPARK_HOME's, else pyspark's."""
     home = os.environ.get("SPARK_HOME")
     if home and (Path(home) / "jars").is_dir():
         return Path(home) / "jars"
@@ -270,7 +271,8 @@ def _spark_jars_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "jars"
 
 
-def _java() -> str:
+def java_executable() -> str:
+    """The ``java`` a local session launches: JAVA_HOME's, else the first on PATH."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).is_file():

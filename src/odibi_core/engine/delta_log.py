@@ -65,16 +65,18 @@ class LocalDeltaLog:
                 return commit
         return None
 
+    def actions(self, version: int) -> list[dict[str, Any]]:
+        """The actions of one commit file, in the order written (one JSON object a line)."""
+        with (self.folder / f"{version:020d}.json").open(encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+
     def _commit_info(self, version: int) -> dict[str, Any] | None:
         try:
-            with (self.folder / f"{version:020d}.json").open(encoding="utf-8") as lines:
-                for line in lines:  # Delta writes commitInfo first; the loop is for safety
-                    action = json.loads(line) if line.strip() else {}
-                    if "commitInfo" in action:
-                        return action["commitInfo"]
+            actions = self.actions(version)
         except FileNotFoundError:  # cleaned up after a checkpoint while being listed
             return None
-        return None
+        # Delta writes commitInfo first; looking through all of them is for safety.
+        return next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
 
 
 def _local_path(path: str | None) -> Path | None:

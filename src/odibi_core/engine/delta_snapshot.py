@@ -75,7 +75,7 @@ def _snapshot(log: LocalDeltaLog, version: int | None) -> tuple[list[str], pa.Sc
     live: dict[str, None] = {}
     metadata: dict[str, Any] | None = None
     for number in versions:
-        for action in _actions(log.folder / f"{number:020d}.json"):
+        for action in log.actions(number):
             if "protocol" in action:
                 _check_protocol(action["protocol"])
             elif "metaData" in action:
@@ -89,11 +89,6 @@ def _snapshot(log: LocalDeltaLog, version: int | None) -> tuple[list[str], pa.Sc
     if metadata is None:
         raise _Unreadable("no metadata")
     return list(live), _arrow_schema(metadata)
-
-
-def _actions(commit: Path) -> list[dict[str, Any]]:
-    with commit.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def _check_protocol(protocol: dict[str, Any]) -> None:
