@@ -39,3 +39,13 @@ def count(key: str) -> int:
 def _count(key: str) -> None:
     with _lock:
         _calls[key] = _calls.get(key, 0) + 1
+
+
+def sigterm_own_thread_then_sleep(seconds: float = 60.0) -> pd.DataFrame:
+    """SIGTERM delivered to this step's thread, not the main one (as the kernel may choose
+    for a signal sent to the process), then a long sleep."""
+    import signal
+
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+    time.sleep(seconds)
+    return rows()

@@ -164,6 +164,35 @@ def test_sigterm_ends_a_run_like_ctrl_c_with_exit_143(tmp_path):
     assert "Traceback" not in err
 
 
+def test_sigterm_received_by_a_step_thread_still_ends_the_run_at_once(tmp_path):
+    """The kernel may hand a signal sent to the process to any thread; the main thread,
+    waiting for the step, must still act on it (it waits in short slices)."""
+    path = write_pipeline(
+        tmp_path,
+        f"""
+        pipeline: slow
+        steps:
+          - {{layer: transform, name: slow, value: "{FUNCS}:sigterm_own_thread_then_sleep", outputs: {{data: out}}}}
+        """,
+    )
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "odibi_core.cli", "run", str(path), "--no-state", "--quiet"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            timeout=45,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the run did not end on SIGTERM:\n{exc.stderr}") from None
+    assert done.returncode == 143, done.stderr
+    assert time.monotonic() - started < 30  # the step sleeps 60 s
+    assert "terminated (SIGTERM): no new step was started" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # ------------------------------------------------------------------ 14: hooks are time-bounded
 
 

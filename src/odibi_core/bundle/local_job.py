@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 from odibi_core.bundle.tasks import RECORD_RUN_TASK, TaskSpec, plan_tasks
 from odibi_core.core.config import PipelineConfig
 from odibi_core.core.errors import OdibiError
+from odibi_core.core.waiting import first_completed
 
 SUCCESS, FAILED, UPSTREAM_FAILED = "SUCCESS", "FAILED", "UPSTREAM_FAILED"
 
@@ -92,8 +93,7 @@ class LocalJobRun:
                     del depends[key]
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in first_completed(running):
                     del running[future]
                     outcome = future.result()
                     self.states[outcome.key] = outcome.state

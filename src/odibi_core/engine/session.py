@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from odibi_core.core.errors import EngineError
 from odibi_core.core.tables import default_warehouse
+from odibi_core.core.waiting import event_set
 from odibi_core.engine import class_archive
 from odibi_core.engine.delta_jars import (
     delta_coordinate,
@@ -187,7 +188,7 @@ class SessionHandle:
         """The session, obtained on first need; waits for a background build."""
         if self._claim():
             self._obtain()
-        self._ready.wait()
+        event_set(self._ready)
         if self._error is not None:
             raise self._error
         return self._session  # type: ignore[return-value]

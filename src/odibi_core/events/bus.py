@@ -26,6 +26,7 @@ from typing import Any
 
 from odibi_core.core.config import DEFAULT_HOOK_TIMEOUT
 from odibi_core.core.errors import OdibiError, did_you_mean
+from odibi_core.core.waiting import event_set
 from odibi_core.events.hooks import (
     create_metrics_export_hook,
     create_quality_alert_hook,
@@ -248,7 +249,7 @@ class EventBus:
 
         worker = _WORKERS.take()
         worker.submit(run)
-        if not finished.wait(self.hook_timeout):
+        if not event_set(finished, self.hook_timeout):
             worker.abandon()
             name = hook_name(hook)
             if self.strict:

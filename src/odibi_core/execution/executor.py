@@ -13,12 +13,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from odibi_core.core.dag import DAG
 from odibi_core.core.step import NodeState, Step
+from odibi_core.core.waiting import first_completed
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +181,7 @@ class DAGExecutor:
                     ready.clear()
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in first_completed(running):
                     name = running.pop(future)
                     if self._finish(name, future.result()):
                         ready.extend(self._released_by(name, remaining))
