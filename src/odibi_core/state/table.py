@@ -373,6 +373,9 @@ class DeltaStateTable:
         self._check_columns([*where, *order_by])
         if not self.exists():
             return []
+        local = self._read_here(where, order_by, descending, limit)
+        if local is not None:
+            return local
         from pyspark.sql import functions as F
 
         spark = self._spark()
@@ -404,6 +407,38 @@ class DeltaStateTable:
             }
             for row in collected
         ]
+
+    def _read_here(
+        self,
+        where: Mapping[str, Any],
+        order_by: Sequence[str],
+        descending: bool,
+        limit: int | None,
+    ) -> list[dict[str, Any]] | None:
+        """``read`` of a plain local table by this process: its log and parquet files, no
+        Spark job (and no JVM for a command that only reads). None when Spark must read it
+        (a catalog table, a log cleaned after a checkpoint, a file that does not read)."""
+        if self.ref.path is None:
+            return None
+        from odibi_core.engine.delta_snapshot import read_local_delta
+
+        table = read_local_delta(str(self.ref.path))
+        if table is None:
+            return None
+        present = {name.lower(): name for name in table.column_names}
+        columns = {}
+        for name, kind in self.columns:  # an older layout's table lacks later columns: NULL
+            found = present.get(name.lower())
+            values = table.column(found).to_pylist() if found else [None] * table.num_rows
+            if kind == "timestamp" and found:
+                micros = table.column(found).cast("int64").to_pylist()
+                values = [_from_epoch_micros(value) for value in micros]
+            columns[name] = values
+        rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        rows = [row for row in rows if all(row[k] == v for k, v in where.items())]
+        for name in reversed(order_by):  # NULLs first ascending, last descending, as Spark
+            rows.sort(key=lambda row: (row[name] is not None, row[name]), reverse=descending)
+        return rows if limit is None else rows[:limit]
 
     def _load(self, spark: SparkSession) -> DataFrame:
         """The table, with columns of the current layout that an older table lacks as NULL."""
