@@ -11,6 +11,8 @@ from odibi_core import Step
 from odibi_core.cli import main
 from odibi_core.engine.rules import is_pandas_engine_frame
 from odibi_core.orchestrator import Orchestrator
+from odibi_core.state.cache import CacheManager, hit_log
+from odibi_core.state.location import StateTables, default_local_location
 
 pytestmark = pytest.mark.spark
 
@@ -100,6 +102,14 @@ def test_an_identical_run_executes_zero_steps_and_the_cache_commands_show_it(
     history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'out'}`").collect()
     assert len(history) == 1  # the store was not written again
     assert second.tracker.get("join").restored_from.startswith("restored from cache entry ")
+    # The hits are one append to the hit log; the entries' own rows are not rewritten.
+    state = StateTables(default_local_location())
+    index_history = spark.sql(f"DESCRIBE HISTORY delta.`{state.cache.path}`").collect()
+    assert "UPDATE" not in {row.operation for row in index_history}
+    logged = hit_log(state, lambda: spark).read({"pipeline": name})
+    entries = CacheManager(default_local_location(), pipeline=name, spark_provider=lambda: spark)
+    assert sorted(row["key"] for row in logged) == sorted(entries.entries())  # one hit each
+    assert {row["execution_id"] for row in logged} == {second.execution_id}
 
     assert main(["cache", "list", "--pipeline", name]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -116,6 +126,9 @@ def test_an_identical_run_executes_zero_steps_and_the_cache_commands_show_it(
     assert join_tables and all(not p.exists() for p in join_tables)
     third = _run(spark, steps, name)
     assert _ran(third) == ["join"]  # its key is unchanged, so what follows still hits
+    # Two hits each, but none for the entry made again: the cleared one's hit is not its.
+    assert main(["cache", "stats", "--pipeline", name]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"{name}: 5 entries of 5 step(s), 8 hit(s)")
 
 
 # About 55 s (four cached runs): make test-slow. The default suite keeps the hit path, the

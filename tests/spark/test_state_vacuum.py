@@ -1,5 +1,6 @@
 """``odibi state vacuum``: old checkpoint and cache tables go with their rows; newer ones,
-and a store's target named in a checkpoint row, stay."""
+a cache entry hit lately (its hits are rows of odibi_cache_hits), and a store's target
+named in a checkpoint row, stay."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from odibi_core.cli.state_commands import add_state_parser
 from odibi_core.core.config import StateLocation
+from odibi_core.state.cache import hit_log
 from odibi_core.state.location import StateTables, state_table_name
 from odibi_core.state.table import DeltaStateTable
 
@@ -56,7 +58,8 @@ def _checkpoint(run_id: str, table: str, age: timedelta, step: str = "load") -> 
 
 @pytest.fixture
 def state(spark, tmp_path):
-    """A state schema with an old and a new run, an old and a recently used cache entry."""
+    """A state schema with an old and a new run; an old cache entry, one whose row says it
+    was used lately, and one whose hit log says so."""
     schema = "vacuum_" + tmp_path.name.lower().replace("-", "_")[-20:]
     tables = StateTables(StateLocation(schema=schema))
     refs = {
@@ -64,7 +67,8 @@ def state(spark, tmp_path):
         for run in ("r_old", "r_new")
     }
     refs |= {
-        key: state_table_name("cache", "sales", key, location=tables) for key in ("k_old", "k_new")
+        key: state_table_name("cache", "sales", key, location=tables)
+        for key in ("k_old", "k_new", "k_hit")
     }
     for ref in refs.values():
         # Vacuum removes a local data table's folder and never reads it: an empty Delta
@@ -100,11 +104,27 @@ def state(spark, tmp_path):
                 "created": NOW - timedelta(days=20),
                 "last_hit": NOW - timedelta(hours=1),
             },
+            {
+                "key": "k_hit",
+                "step": "load",
+                "tables": json.dumps([refs["k_hit"].name]),
+                "created": NOW - timedelta(days=20),
+                "last_hit": None,
+            },
         ],
         txn_app_id="t",
         txn_version=0,
     )
-    return schema, refs, target, checkpoints, cache
+    hits = hit_log(tables, provider)
+    hits.append(
+        [
+            {"pipeline": "sales", "key": key, "hit_at": NOW - age, "execution_id": "e"}
+            for key, age in (("k_old", timedelta(days=8)), ("k_hit", timedelta(hours=2)))
+        ],
+        txn_app_id="t",
+        txn_version=0,
+    )
+    return schema, refs, target, checkpoints, cache, hits
 
 
 def _expected_lines(refs, verb: str) -> list[str]:
@@ -119,7 +139,7 @@ def _expected_lines(refs, verb: str) -> list[str]:
 
 @pytest.mark.spark
 def test_vacuum_lists_in_a_dry_run_then_removes_old_runs_only(state, capsys):
-    schema, refs, target, checkpoints, cache = state
+    schema, refs, target, checkpoints, cache, hits = state
 
     assert (
         _odibi("state", "vacuum", "--older-than", "7d", "--state-schema", schema, "--dry-run") == 0
@@ -131,7 +151,7 @@ def test_vacuum_lists_in_a_dry_run_then_removes_old_runs_only(state, capsys):
         "nothing was removed (--dry-run)",
     ]
     assert all(ref.path.exists() for ref in refs.values())
-    assert len(checkpoints.read()) == 3 and len(cache.read()) == 2
+    assert len(checkpoints.read()) == 3 and len(cache.read()) == 3 and len(hits.read()) == 2
 
     assert _odibi("state", "vacuum", "--older-than", "7d", "--state-schema", schema) == 0
     printed = capsys.readouterr().out.splitlines()
@@ -139,10 +159,11 @@ def test_vacuum_lists_in_a_dry_run_then_removes_old_runs_only(state, capsys):
         *_expected_lines(refs, "removed"),
         "removed 1 checkpointed run(s) and 1 cache entry older than 7d, 2 data table(s)",
     ]
-    assert [name for name, ref in refs.items() if ref.path.exists()] == ["r_new", "k_new"]
+    assert [name for name, ref in refs.items() if ref.path.exists()] == ["r_new", "k_new", "k_hit"]
     assert target.exists()
     assert [row["run_id"] for row in checkpoints.read()] == ["r_new"]
-    assert [row["key"] for row in cache.read()] == ["k_new"]
+    assert sorted(row["key"] for row in cache.read()) == ["k_hit", "k_new"]
+    assert [row["key"] for row in hits.read()] == ["k_hit"]  # the removed entry's hits went too
 
     # Nothing is left to remove: a second vacuum removes nothing.
     assert _odibi("state", "vacuum", "--older-than", "7d", "--state-schema", schema) == 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from odibi_core.cli.arguments import EXIT_OK
 from odibi_core.cli.state_commands import location_of, named_data_tables
-from odibi_core.state.cache import CACHE_COLUMNS, cache_entry
+from odibi_core.state.cache import CACHE_COLUMNS, cache_entry, hit_log, with_hits
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA, StateTableRef, StateTables
 from odibi_core.state.table import DeltaStateTable, drop_data_table
 
@@ -117,13 +117,17 @@ class _Index:
         self.table = DeltaStateTable(
             self.tables.cache, CACHE_COLUMNS, spark_provider=spark_provider
         )
+        self.hits = hit_log(self.tables, spark_provider)
 
     def rows(self, *, step: str | None = None, all_pipelines: bool = False) -> list[dict[str, Any]]:
         where = {} if all_pipelines or self.pipeline is None else {"pipeline": self.pipeline}
         if step is not None:
             where["step"] = step
         rows = self.table.read(where)
-        return sorted(rows, key=lambda row: (row["pipeline"], row["step"], row["created"]))
+        hits = self.hits.read({"pipeline": where["pipeline"]} if "pipeline" in where else {})
+        return sorted(
+            with_hits(rows, hits), key=lambda row: (row["pipeline"], row["step"], row["created"])
+        )
 
     def named(self, rows: Sequence[Mapping[str, Any]]) -> set[StateTableRef]:
         """The cache data tables ``rows`` name (a store's target is no data table)."""

@@ -2,7 +2,8 @@
 
 ``odibi state vacuum --older-than 7d`` removes what checkpoints and the cache keep for old
 work: the rows of runs whose newest checkpoint is older than the limit, the rows of cache
-entries neither written nor hit within it, and the Delta data tables those rows name. Rows
+entries neither written nor hit within it (with the hit rows of entries no longer there),
+and the Delta data tables those rows name. Rows
 go first, so nothing can be restored from a table about to disappear; a table still named
 by a row that stays is kept. Only checkpoint, handoff and cache tables of the state
 location (``state_table_name``) are ever dropped: a store's target named in a checkpoint
@@ -21,6 +22,7 @@ from typing import Any
 
 from odibi_core.cli.arguments import EXIT_OK
 from odibi_core.core.config import StateLocation
+from odibi_core.state.cache import hit_log
 from odibi_core.state.location import (
     DEFAULT_STATE_SCHEMA,
     StateTableRef,
@@ -108,10 +110,17 @@ def cmd_state_vacuum(args: argparse.Namespace, spark_provider: Callable | None =
         return EXIT_OK
     vacuum = _Vacuum(tables, spark_provider, args.older_than, dry_run=args.dry_run)
     counts = {"checkpoint": 0, "cache": 0, "table": 0}
+    hits = hit_log(tables, spark_provider)
     for kind, index in present.items():
-        expired = vacuum.expired(kind, index)
+        # A cache entry's hits are rows of odibi_cache_hits; the newest one counts as a use.
+        logged = hits.read() if kind == "cache" else []
+        expired = vacuum.expired(kind, index, _last_hits(logged))
         counts[kind] = len(expired)
         counts["table"] += vacuum.remove(kind, index, expired)
+        if logged and not args.dry_run:  # the hits of entries removed now or cleared before
+            entries = {row["key"] for row in index.read()}
+            gone = sorted({hit["key"] for hit in logged} - entries)
+            hits.delete([{"key": key} for key in gone])
     print(_summary(counts, args.older_than, dry_run=args.dry_run))
     return EXIT_OK
 
@@ -146,15 +155,20 @@ class _Vacuum:
         self.cutoff = datetime.now(timezone.utc) - age.delta
         self.dry_run = dry_run
 
-    def expired(self, kind: str, index: DeltaStateTable) -> list[Expired]:
+    def expired(
+        self, kind: str, index: DeltaStateTable, used: Mapping[tuple[Any, ...], datetime]
+    ) -> list[Expired]:
         """Items last written or used before the limit, with the data tables that only
-        they name."""
+        they name. ``used``: when an item was last used, where its rows do not say."""
         by, times, label = _ITEMS[kind]
         groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
         for row in index.read():
             groups.setdefault(tuple(row[name] for name in by), []).append(row)
         newest = {
-            values: max((t for t in (_first(r, times) for r in rows) if t), default=None)
+            values: max(
+                (t for t in (*(_first(r, times) for r in rows), used.get(values)) if t),
+                default=None,
+            )
             for values, rows in groups.items()
         }
         old = {values for values, when in newest.items() if when is None or when < self.cutoff}
@@ -207,6 +221,16 @@ def named_data_tables(
     ]
     refs = {tables.data_table_ref(name) for name in names if name}
     return {ref for ref in refs if ref is not None}
+
+
+def _last_hits(hits: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, ...], datetime]:
+    """The newest hit of each cache key (grouped as ``_ITEMS["cache"]`` groups entries)."""
+    last: dict[tuple[Any, ...], datetime] = {}
+    for hit in hits:
+        key, when = (hit["key"],), hit["hit_at"]
+        if when is not None and (key not in last or when > last[key]):
+            last[key] = when
+    return last
 
 
 def _first(row: Mapping[str, Any], names: Sequence[str]) -> datetime | None:

@@ -15,6 +15,7 @@ from odibi_core.state.audit import (
 )
 from odibi_core.state.location import (
     AUDIT_TABLE,
+    CACHE_HITS_TABLE,
     CACHE_TABLE,
     CHECKPOINTS_TABLE,
     DEFAULT_STATE_SCHEMA,
@@ -30,6 +31,7 @@ from odibi_core.state.table import SPARK_TYPE_NAMES, Column, DeltaStateTable
 __all__ = [
     "AUDIT_COLUMNS",
     "AUDIT_TABLE",
+    "CACHE_HITS_TABLE",
     "CACHE_TABLE",
     "CHECKPOINTS_TABLE",
     "DEFAULT_STATE_SCHEMA",

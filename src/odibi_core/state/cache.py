@@ -4,16 +4,18 @@ An entry is one step's result under one cache key (see ``execution.caching`` for
 key is made): the Delta tables holding its outputs, or for a store the target and the
 version it committed. Entries are rows of ``odibi_cache``; the data sits in tables named by
 ``state_table_name("cache", ...)``, never pickled. A run reads the pipeline's entries once
-when it starts, writes the data of each miss as the step finishes, and commits its new
-entries and its hits in one append and one update when it ends, so a cached run costs two
-commits, not two per step.
+when it starts, writes the data of each miss as the step finishes, and when it ends commits
+its new entries in one append and its hits in another, to ``odibi_cache_hits`` (one row per
+hit). A hit is appended rather than counted in its entry's row: an UPDATE scans and
+rewrites the entry's file, three times the cost of an append, and a fully cached run would
+spend most of its time on it. ``with_hits`` adds the two up for the cache commands.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from odibi_core.core.config import StateLocation
 from odibi_core.state.data_tables import read_frame, save_frame
 from odibi_core.state.location import (
+    CACHE_HITS_TABLE,
     CACHE_TABLE,
     StateTableRef,
     StateTables,
@@ -46,6 +49,14 @@ CACHE_COLUMNS = (
     ("last_hit", "timestamp"),
     ("hits", "long"),
     ("odibi_version", "string"),
+)
+# One row per hit of an entry. ``hits`` and ``last_hit`` of ``odibi_cache`` keep what
+# releases that updated the entry's row recorded.
+CACHE_HIT_COLUMNS = (
+    ("pipeline", "string"),
+    ("key", "string"),
+    ("hit_at", "timestamp"),
+    ("execution_id", "string"),
 )
 STORE_OUTPUT = ""  # the data key under which a store's committed target is recorded
 
@@ -91,6 +102,7 @@ class CacheManager:
             spark_provider=spark_provider,
             stats_columns=("pipeline", "key"),
         )
+        self.hit_log = hit_log(self.tables, spark_provider)
         self._lock = threading.Lock()
         self._entries: dict[str, CacheEntry] | None = None
         self._new: list[dict[str, Any]] = []
@@ -165,7 +177,7 @@ class CacheManager:
             self._hits.add(key)
 
     def flush(self, *, execution_id: str) -> None:
-        """Commit the run's new entries (one append) and its hits (one update)."""
+        """Commit the run's new entries and its hits: one append each, once per execution."""
         with self._lock:
             new, hits = list(self._new), sorted(self._hits)
             self._new.clear()
@@ -173,11 +185,63 @@ class CacheManager:
         if new:
             self.index.append(new, txn_app_id=f"odibi:cache:{execution_id}", txn_version=0)
         if hits:
-            self.index.update(
-                [{"pipeline": self.pipeline, "key": key} for key in hits],
-                increments={"hits": 1},
-                now_columns=("last_hit",),
+            now = datetime.now(timezone.utc)
+            self.hit_log.append(
+                [
+                    {
+                        "pipeline": self.pipeline,
+                        "key": key,
+                        "hit_at": now,
+                        "execution_id": execution_id,
+                    }
+                    for key in hits
+                ],
+                txn_app_id=f"odibi:cache-hits:{execution_id}",
+                txn_version=0,
             )
+
+
+def hit_log(tables: StateTables, spark_provider: Callable[[], SparkSession]) -> DeltaStateTable:
+    """The ``odibi_cache_hits`` table of a state location."""
+    return DeltaStateTable(
+        tables.ref(CACHE_HITS_TABLE),
+        CACHE_HIT_COLUMNS,
+        spark_provider=spark_provider,
+        stats_columns=("pipeline", "key"),
+    )
+
+
+def with_hits(
+    entries: Sequence[Mapping[str, Any]], hits: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``entries`` (rows of ``odibi_cache``) with ``hits`` and ``last_hit`` counting the
+    rows of ``odibi_cache_hits`` as well as what the entry's own row recorded.
+
+    Only hits since an entry was created count: a cleared entry's hits stay in the log
+    (``odibi state vacuum`` removes them), and an entry made again under the same key
+    starts from none.
+    """
+    logged: dict[tuple[Any, Any], list[datetime]] = {}
+    for hit in hits:
+        if hit["hit_at"] is not None:
+            logged.setdefault((hit["pipeline"], hit["key"]), []).append(hit["hit_at"])
+    rows = []
+    for entry in entries:
+        since = entry["created"]
+        times = [
+            t
+            for t in logged.get((entry["pipeline"], entry["key"]), [])
+            if since is None or t >= since
+        ]
+        last = [t for t in (entry["last_hit"], *times) if t is not None]
+        rows.append(
+            {
+                **entry,
+                "hits": (entry["hits"] or 0) + len(times),
+                "last_hit": max(last) if last else None,
+            }
+        )
+    return rows
 
 
 def cache_entry(row: Mapping[str, Any]) -> CacheEntry:

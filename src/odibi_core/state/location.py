@@ -23,7 +23,8 @@ RUNS_TABLE = "odibi_runs"
 AUDIT_TABLE = "odibi_audit"
 CHECKPOINTS_TABLE = "odibi_checkpoints"
 CACHE_TABLE = "odibi_cache"
-STATE_TABLES = (RUNS_TABLE, AUDIT_TABLE, CHECKPOINTS_TABLE, CACHE_TABLE)
+CACHE_HITS_TABLE = "odibi_cache_hits"
+STATE_TABLES = (RUNS_TABLE, AUDIT_TABLE, CHECKPOINTS_TABLE, CACHE_TABLE, CACHE_HITS_TABLE)
 DEFAULT_STATE_SCHEMA = "odibi_state"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -138,6 +139,10 @@ class StateTables:
     @property
     def cache(self) -> StateTableRef:
         return self.ref(CACHE_TABLE)
+
+    @property
+    def cache_hits(self) -> StateTableRef:
+        return self.ref(CACHE_HITS_TABLE)
 
 
 def state_table_name(
