@@ -82,5 +82,9 @@ def test_a_table_of_an_earlier_layout_reads_here_with_its_later_columns_null(spa
 
     local = DeltaStateTable(_ref(path), COLUMNS, spark_provider=_no_spark).read()
     assert local == _SparkOnly(_ref(path), COLUMNS, spark_provider=lambda: spark).read()
+    for where, count in (({"hits": None}, 1), ({"hits": 1}, 0), ({"key": "a", "fresh": None}, 1)):
+        got = DeltaStateTable(_ref(path), COLUMNS, spark_provider=_no_spark).read(where)
+        assert got == _SparkOnly(_ref(path), COLUMNS, spark_provider=lambda: spark).read(where)
+        assert len(got) == count, where
     assert local == [{"pipeline": "p", "key": "a", "created": None, "hits": None,
                       "share": None, "fresh": None}]  # fmt: skip

@@ -426,6 +426,10 @@ class DeltaStateTable:
         if table is None:
             return None
         present = {name.lower(): name for name in table.column_names}
+        try:  # before the rows become Python objects
+            table = _matching_rows(table, where, present)
+        except (TypeError, ValueError):  # a value of another type than its column: Spark's
+            return None
         columns = {}
         for name, kind in self.columns:  # an older layout's table lacks later columns: NULL
             found = present.get(name.lower())
@@ -435,7 +439,6 @@ class DeltaStateTable:
                 values = [_from_epoch_micros(value) for value in micros]
             columns[name] = values
         rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        rows = [row for row in rows if all(row[k] == v for k, v in where.items())]
         for name in reversed(order_by):  # NULLs first ascending, last descending, as Spark
             rows.sort(key=lambda row: (row[name] is not None, row[name]), reverse=descending)
         return rows if limit is None else rows[:limit]
@@ -543,6 +546,26 @@ def _save(writer: Any, ref: StateTableRef) -> None:
         writer.save(str(ref.path))
     else:
         writer.saveAsTable(ref.name)
+
+
+def _matching_rows(table: Any, where: Mapping[str, Any], present: Mapping[str, str]) -> Any:
+    """The rows of an Arrow ``table`` whose columns equal ``where``'s values (None: NULL);
+    a column the table lacks is NULL in every row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = pa.array([True] * table.num_rows, type=pa.bool_())
+    for name, value in where.items():
+        found = present.get(name.lower())
+        if found is None:
+            keep = pa.array([value is None] * table.num_rows, type=pa.bool_())
+        elif value is None:
+            keep = pc.is_null(table.column(found))
+        else:
+            column = table.column(found)
+            keep = pc.fill_null(pc.equal(column, pa.scalar(value, type=column.type)), False)
+        mask = pc.and_(mask, keep)
+    return table.filter(mask)
 
 
 def _from_epoch_micros(value: int | None) -> datetime | None:
