@@ -114,3 +114,25 @@ def test_only_the_two_archives_used_last_are_kept(spawned, tmp_path):
         "classes-newest.jsa",
         "classes-recent.jsa",
     ]
+
+
+def test_the_build_runs_its_workload_in_local_mode_whatever_the_sessions_master(
+    spawned, monkeypatch
+):
+    """A session on a cluster (ODIBI_SPARK_MASTER) must not get an archive-building
+    application on that cluster. The workload is replaced here: the real one starts a JVM."""
+    ran = []
+
+    def workload(conf, *, timeout):
+        ran.append(conf)
+        options = conf[class_archive.JAVA_OPTIONS_KEY].split()
+        target = next(o for o in options if o.startswith("-XX:ArchiveClassesAtExit="))
+        _complete(Path(target.split("=", 1)[1]))
+
+    monkeypatch.setattr(class_archive, "_run_workload", workload)
+    on_cluster = dict(CONF, **{"spark.master": "spark://127.0.0.1:7077"})
+    archive = class_archive.build(on_cluster)
+    assert class_archive.is_complete(archive)
+    assert archive == class_archive.archive_path(on_cluster)
+    assert [conf["spark.master"] for conf in ran] == ["local[2]"]
+    assert ran[0]["spark.driver.memory"] == "4g"  # the launch settings are the session's

@@ -42,6 +42,7 @@ _DYNAMIC_ARCHIVE_MAGIC = 0xF00BABA8
 _CLAIM_STALE_SECONDS = 3600.0
 _BUILD_TIMEOUT_SECONDS = 600.0
 _ARCHIVES_KEPT = 2
+_BUILD_MASTER = "local[2]"
 # Launch settings that decide which classes load and how the JVM lays them out.
 _LAUNCH_KEYS = ("spark.jars", "spark.driver.memory", JAVA_OPTIONS_KEY)
 
@@ -107,8 +108,12 @@ def build(conf: Mapping[str, str], *, timeout: float = _BUILD_TIMEOUT_SECONDS) -
     partial = archive.with_name(f"{archive.stem}.{os.getpid()}.part")
     partial.unlink(missing_ok=True)
     options = f"{conf.get(JAVA_OPTIONS_KEY, '')} -XX:ArchiveClassesAtExit={partial} {_QUIET}"
+    # In local mode whatever the session's master is: the workload must not become an
+    # application of a cluster (ODIBI_SPARK_MASTER). The classes a JVM may map depend on
+    # its jars and options, not on the master.
+    workload = {**conf, JAVA_OPTIONS_KEY: options.strip(), "spark.master": _BUILD_MASTER}
     try:
-        _run_workload({**conf, JAVA_OPTIONS_KEY: options.strip()}, timeout=timeout)
+        _run_workload(workload, timeout=timeout)
         if not is_complete(partial):
             raise RuntimeError(f"the JVM exited without writing a complete archive ({partial})")
         os.replace(partial, archive)
