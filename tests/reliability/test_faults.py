@@ -226,11 +226,11 @@ def test_sigterm_ends_a_running_odibi_run_with_143_and_a_message(tmp_path):
 
 
 def _state(spark, warehouse: Path):
-    from odibi_core.orchestrator import _state_location
+    from odibi_core.orchestrator import state_location_of
     from odibi_core.state.audit import AuditStore
 
     return AuditStore(
-        _state_location("odibi_state"), spark_provider=lambda: spark, warehouse=warehouse
+        state_location_of("odibi_state"), spark_provider=lambda: spark, warehouse=warehouse
     )
 
 
