@@ -86,7 +86,7 @@ def _ran(result):
 
 
 def test_an_identical_run_executes_zero_steps_and_the_cache_commands_show_it(
-    spark, tmp_path, capsys
+    spark, tmp_path, capsys, monkeypatch
 ):
     name = f"cache_{uuid.uuid4().hex[:8]}"
     steps = _pipeline(tmp_path)
@@ -111,7 +111,10 @@ def test_an_identical_run_executes_zero_steps_and_the_cache_commands_show_it(
     assert sorted(row["key"] for row in logged) == sorted(entries.entries())  # one hit each
     assert {row["execution_id"] for row in logged} == {second.execution_id}
 
-    assert main(["cache", "list", "--pipeline", name]) == 0
+    # Listing a local warehouse's cache reads its tables here: no Spark session is asked for.
+    with monkeypatch.context() as no_spark:
+        no_spark.setattr("odibi_core.engine.session.get_spark", _no_spark_wanted)
+        assert main(["cache", "list", "--pipeline", name]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["PIPELINE", "STEP", "KEY", "ROWS", "HITS", "CREATED", "LAST", "HIT"]
     by_step = {line.split()[1]: line.split() for line in lines[1:]}
@@ -168,6 +171,10 @@ def test_a_touched_source_an_edited_step_and_a_changed_target_rerun_what_they_af
     )
     assert _ran(rewritten) == ["save"]
     assert spark.read.format("delta").load(target).count() == 3
+
+
+def _no_spark_wanted(*args, **kwargs):
+    raise AssertionError("odibi cache list asked for a Spark session")
 
 
 def _cache_tables(pipeline):
