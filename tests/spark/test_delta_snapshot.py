@@ -108,3 +108,33 @@ def test_the_pandas_engine_reads_a_local_table_without_spark(spark, tmp_path):
     assert _sorted(frame) == _sorted(_spark_read(spark, path))
     with pytest.raises(Exception, match="Delta needs Spark"):
         engine.read(ReadSpec(path, "delta", options={"timestampAsOf": "2024-01-01"}), step="r")
+
+
+def test_a_table_with_a_checkpoint_reads_from_it_even_after_its_commits_are_cleaned(
+    spark, tmp_path
+):
+    path = tmp_path / "long"
+    spark.sql(
+        f"CREATE TABLE delta.`{path}` (id BIGINT, name STRING) USING delta "
+        "TBLPROPERTIES ('delta.checkpointInterval' = '3')"
+    )
+    for n in range(1, 8):  # versions 1-7: checkpoints at 3 and 6
+        spark.range(n * 10, n * 10 + 2).selectExpr("id", "cast(id AS string) AS name").write.format(
+            "delta"
+        ).mode("append").save(str(path))
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id = 20")  # version 8, a file removed
+    log = path / "_delta_log"
+    assert {p.name[:20] for p in log.glob("*.checkpoint.parquet")} == {f"{3:020d}", f"{6:020d}"}
+    for version in (2, 5, 7, None):
+        ours = read_local_delta(str(path), version)
+        assert ours is not None, version
+        assert _sorted(ours) == _sorted(_spark_read(spark, path, version)), version
+
+    for old in range(0, 6):  # log cleanup: the commits the checkpoint at 6 covers are gone
+        (log / f"{old:020d}.json").unlink()
+    ours = read_local_delta(str(path))
+    assert ours is not None
+    assert _sorted(ours) == _sorted(_spark_read(spark, path))
+    assert 20 not in [row["id"] for row in ours.to_pylist()] and ours.num_rows == 13
+    assert read_local_delta(str(path), 7) is not None  # checkpoint 6 and commit 7
+    assert read_local_delta(str(path), 4) is None  # its commits are gone: Spark says so

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+# A classic single-file checkpoint; multi-part and V2 (UUID-named) checkpoints are not read.
+_CHECKPOINT_FILE = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
 
 
 class LocalDeltaLog:
@@ -42,6 +44,14 @@ class LocalDeltaLog:
         """The versions whose commit files are in the log, newest first."""
         found = (_COMMIT_FILE.match(name) for name in _names(self.folder))
         return sorted((int(match.group(1)) for match in found if match), reverse=True)
+
+    def checkpoints(self) -> list[int]:
+        """The versions with a single-file checkpoint in the log, newest first."""
+        found = (_CHECKPOINT_FILE.match(name) for name in _names(self.folder))
+        return sorted((int(match.group(1)) for match in found if match), reverse=True)
+
+    def checkpoint_file(self, version: int) -> Path:
+        return self.folder / f"{version:020d}.checkpoint.parquet"
 
     def commits(self) -> Iterator[dict[str, Any]]:
         """Each commit, newest first: ``version``, ``operation``, ``operationMetrics`` and

@@ -1,4 +1,4 @@
-"""A local Delta table read by this process itself, for the pandas engine.
+"""A local Delta table read by this process itself: for the pandas engine and the state tables.
 
 The pandas engine reads Delta through Spark: the JVM reads the files and hands the rows
 over as Arrow. For a plain table in a folder this process sees (the local warehouse's
@@ -6,11 +6,12 @@ checkpoints, handoffs and cache entries among them), the log says which parquet 
 up a version, and pyarrow reads them in milliseconds without a Spark job; over Spark
 Connect without a round trip either.
 
-Only what this reader fully understands is read here: commit files from version 0 with no
-gap, no reader feature but ``timestampNtz`` and two that concern checkpoints and vacuum (so
-no deletion vectors, column mapping or type widening), no partition columns, columns of
-flat types. Anything else (and any file that
-cannot be read) returns None, and the caller asks Spark, which reads every table.
+Only what this reader fully understands is read here: commit files with no gap, from version
+0 or from a single-file checkpoint (Delta writes one every 10 commits, and the commits before
+it may have been cleaned up); no reader feature but ``timestampNtz`` and two that concern
+checkpoints and vacuum (so no deletion vectors, column mapping or type widening); no
+partition columns; columns of flat types. Anything else, and any file that cannot be read,
+returns None, and the caller asks Spark, which reads every table.
 """
 
 from __future__ import annotations
@@ -64,31 +65,64 @@ def read_local_delta(path: str, version: int | None = None) -> pa.Table | None:
 
 
 def _snapshot(log: LocalDeltaLog, version: int | None) -> tuple[list[str], pa.Schema]:
-    """The data files and schema of ``version``, from the commit files alone."""
+    """The data files and schema of ``version``: from its newest checkpoint at or before it
+    (when there is one) and the commit files after that, else from the commits alone."""
     versions = sorted(log.versions())
-    if version is not None:
-        versions = [v for v in versions if v <= version]
-        if not versions or versions[-1] != version:
-            raise _Unreadable(f"version {version} is not in the log")
-    if versions != list(range(len(versions))) or not versions:
-        raise _Unreadable("the log's first commits were cleaned up after a checkpoint")
+    target = version if version is not None else (versions[-1] if versions else None)
+    if target is None or target not in versions:
+        raise _Unreadable(f"version {version} is not in the log")
+    base = next((v for v in log.checkpoints() if v <= target), None)
+    first = 0 if base is None else base + 1
+    wanted = list(range(first, target + 1))
+    if [v for v in versions if first <= v <= target] != wanted:
+        raise _Unreadable("commits of the log were cleaned up and no checkpoint covers them")
     live: dict[str, None] = {}
     metadata: dict[str, Any] | None = None
-    for number in versions:
+    if base is not None:
+        live, metadata = _checkpoint_state(log, base)
+    for number in wanted:
         for action in log.actions(number):
             if "protocol" in action:
                 _check_protocol(action["protocol"])
             elif "metaData" in action:
                 metadata = action["metaData"]
             elif "add" in action:
-                if action["add"].get("deletionVector"):
-                    raise _Unreadable("deletion vectors")
+                _check_add(action["add"])
                 live[action["add"]["path"]] = None
             elif "remove" in action:
                 live.pop(action["remove"]["path"], None)
     if metadata is None:
         raise _Unreadable("no metadata")
     return list(live), _arrow_schema(metadata)
+
+
+def _checkpoint_state(log: LocalDeltaLog, version: int) -> tuple[dict[str, None], dict[str, Any]]:
+    """The live files and the metadata a classic checkpoint records (its protocol checked)."""
+    table = pq.read_table(log.checkpoint_file(version))
+    names = set(table.column_names)
+    if not {"add", "metaData", "protocol"} <= names:
+        raise _Unreadable(f"checkpoint {version} lacks add, metaData or protocol")
+    metadata: dict[str, Any] | None = None
+    for protocol in table.column("protocol").to_pylist():
+        if protocol is not None:
+            _check_protocol(protocol)
+    for found in table.column("metaData").to_pylist():
+        if found is not None:
+            # A parquet map comes back as (key, value) pairs; a commit file holds an object.
+            metadata = {**found, "configuration": dict(found.get("configuration") or ())}
+    if metadata is None:
+        raise _Unreadable(f"checkpoint {version} has no metadata")
+    live: dict[str, None] = {}
+    for add in table.column("add").to_pylist():
+        if add is not None:
+            _check_add(add)
+            live[add["path"]] = None
+    return live, metadata
+
+
+def _check_add(add: dict[str, Any]) -> None:
+    if add.get("deletionVector"):
+        raise _Unreadable("deletion vectors")
 
 
 def _check_protocol(protocol: dict[str, Any]) -> None:
