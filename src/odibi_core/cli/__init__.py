@@ -26,6 +26,7 @@ from odibi_core.cli.arguments import (
 )
 from odibi_core.core.errors import OdibiError, PipelineConfigError
 from odibi_core.core.step_table import Column, step_table
+from odibi_core.engine.log_scrubbing import CurrentStderrHandler
 from odibi_core.state.location import DEFAULT_STATE_SCHEMA
 
 _parse_params = parse_params  # the name the commands here and the tests use
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[CurrentStderrHandler()],  # main may run where stderr is swapped
     )
     try:
         with _sigterm_as_interrupt():

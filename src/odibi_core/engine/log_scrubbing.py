@@ -4,10 +4,41 @@ and PySpark's query-context loggers, which log SQL errors before any caller can 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 from collections.abc import Callable
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is then, not as it was when the handler
+    was made.
+
+    A process may swap stderr (a notebook cell, ``redirect_stderr``, a test capturing
+    output). A handler bound to the stream of its creation would write to it after it was
+    closed, and logging would then print its own error with the traceback of the exception
+    being handled: a value the record itself had masked included. So a record that cannot
+    be written costs one line naming why, never a traceback.
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property decides
+        pass
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not logging.raiseExceptions:
+            return
+        error = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            sys.__stderr__.write(
+                f"odibi: a log record of {record.name} could not be written "
+                f"({type(error).__name__})\n"
+            )
 
 
 class ScrubbingLogFilter(logging.Filter):
@@ -96,3 +127,11 @@ def guard_pyspark_loggers(*, starting_spark: bool = False) -> None:
         logger = PySparkLogger.getLogger(name)
         if _PYSPARK_FILTER not in logger.filters:
             logger.addFilter(_PYSPARK_FILTER)
+        # PySpark's own handler keeps the stderr of the moment the logger was made.
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                follower = CurrentStderrHandler()
+                follower.setFormatter(handler.formatter)
+                follower.setLevel(handler.level)
+                logger.removeHandler(handler)
+                logger.addHandler(follower)
