@@ -35,14 +35,27 @@ def check_write_spec(spec: WriteSpec, *, step: str) -> None:
 
 def is_spark_frame(frame: Any) -> bool:
     """True for a classic or Spark Connect DataFrame, without importing pyspark."""
-    spark_sql = sys.modules.get("pyspark.sql")
-    return spark_sql is not None and isinstance(frame, spark_sql.DataFrame)
+    return _is_instance_of_loaded(frame, "pyspark.sql", "DataFrame")
 
 
 def is_pandas_frame(frame: Any) -> bool:
     """True for a pandas DataFrame, without importing pandas."""
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(frame, pandas.DataFrame)
+    return _is_instance_of_loaded(frame, "pandas", "DataFrame")
+
+
+def _loaded(module: str, name: str) -> Any:
+    """``module.name`` if ``module`` is imported, else None.
+
+    Another thread may be importing it right now (the background Spark start imports
+    pyspark while the first steps run): the module is then in ``sys.modules`` without its
+    names yet. No object of a class not defined yet can exist, so None is the answer.
+    """
+    return getattr(sys.modules.get(module), name, None)
+
+
+def _is_instance_of_loaded(value: Any, module: str, name: str) -> bool:
+    cls = _loaded(module, name)
+    return cls is not None and isinstance(value, cls)
 
 
 def is_pandas_engine_frame(frame: Any) -> bool:
@@ -50,11 +63,9 @@ def is_pandas_engine_frame(frame: Any) -> bool:
     table, or a lazy parquet scan."""
     if is_pandas_frame(frame):
         return True
-    pyarrow = sys.modules.get("pyarrow")
-    if pyarrow is not None and isinstance(frame, pyarrow.Table):
+    if _is_instance_of_loaded(frame, "pyarrow", "Table"):
         return True
-    scans = sys.modules.get("odibi_core.engine.parquet_scan")
-    return scans is not None and isinstance(frame, scans.ParquetScan)
+    return _is_instance_of_loaded(frame, "odibi_core.engine.parquet_scan", "ParquetScan")
 
 
 def spark_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,8 +111,7 @@ def spark_error(exc: BaseException, *, step: str | None, action: str) -> EngineE
 
 def is_spark_exception(exc: BaseException) -> bool:
     """Raised by PySpark, Py4J or delta-spark (classic or Connect)."""
-    errors = sys.modules.get("pyspark.errors")
-    if errors is not None and isinstance(exc, errors.PySparkException):
+    if _is_instance_of_loaded(exc, "pyspark.errors", "PySparkException"):
         return True
     return type(exc).__module__.startswith(("pyspark", "py4j", "delta"))
 
@@ -112,8 +122,7 @@ def _retryable(exc: BaseException, failure: SparkFailure) -> bool:
     if failure.deterministic:
         return False
     # An analysis error whose condition has no SQLSTATE yet (a legacy one) still recurs.
-    base = sys.modules.get("pyspark.errors.exceptions.base")
-    return not (base is not None and isinstance(exc, base.AnalysisException))
+    return not _is_instance_of_loaded(exc, "pyspark.errors.exceptions.base", "AnalysisException")
 
 
 def _option_text(value: Any) -> Any:
