@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from odibi_core.core.config import StateLocation
 from odibi_core.state.data_tables import read_frame, save_frame
 from odibi_core.state.location import (
-    CACHE_HITS_TABLE,
     CACHE_TABLE,
     StateTableRef,
     StateTables,
@@ -204,7 +203,7 @@ class CacheManager:
 def hit_log(tables: StateTables, spark_provider: Callable[[], SparkSession]) -> DeltaStateTable:
     """The ``odibi_cache_hits`` table of a state location."""
     return DeltaStateTable(
-        tables.ref(CACHE_HITS_TABLE),
+        tables.cache_hits,
         CACHE_HIT_COLUMNS,
         spark_provider=spark_provider,
         stats_columns=("pipeline", "key"),

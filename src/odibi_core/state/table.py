@@ -248,30 +248,8 @@ class DeltaStateTable:
             what=f"delete {len(keys)} key(s) from",
         )
 
-    def update(
-        self,
-        keys: Sequence[Mapping[str, Any]],
-        *,
-        increments: Mapping[str, int] | None = None,
-        now_columns: Sequence[str] = (),
-    ) -> None:
-        """In one commit, add ``increments`` to (NULL counts as 0) and set ``now_columns``
-        to the current time in the rows equal to one of ``keys`` (column -> value)."""
-        increments = dict(increments or {})
-        self._check_columns([*increments, *now_columns, *(n for key in keys for n in key)])
-        if not keys or not (increments or now_columns) or not self.exists():
-            return
-        changes = [
-            f"`{name}` = coalesce(`{name}`, 0) + {int(by)}" for name, by in increments.items()
-        ]
-        changes += [f"`{name}` = current_timestamp()" for name in now_columns]
-        self._change(
-            f"UPDATE {self._sql_name()} SET {', '.join(changes)} WHERE {_matching(keys)}",
-            what=f"update {len(keys)} key(s) of",
-        )
-
     def _change(self, statement: str, *, what: str) -> None:
-        """Run a DELETE or UPDATE under the table lock, retried on a commit conflict."""
+        """Run a DELETE under the table lock, retried on a commit conflict."""
         self._spark()  # start Spark before holding the lock others wait on
         with table_lock(self.ref.path, timeout=self._lock_timeout):
             try:
@@ -433,11 +411,13 @@ class DeltaStateTable:
         columns = {}
         for name, kind in self.columns:  # an older layout's table lacks later columns: NULL
             found = present.get(name.lower())
-            values = table.column(found).to_pylist() if found else [None] * table.num_rows
-            if kind == "timestamp" and found:
+            if found is None:
+                columns[name] = [None] * table.num_rows
+            elif kind == "timestamp":
                 micros = table.column(found).cast("int64").to_pylist()
-                values = [_from_epoch_micros(value) for value in micros]
-            columns[name] = values
+                columns[name] = [_from_epoch_micros(value) for value in micros]
+            else:
+                columns[name] = table.column(found).to_pylist()
         rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
         for name in reversed(order_by):  # NULLs first ascending, last descending, as Spark
             rows.sort(key=lambda row: (row[name] is not None, row[name]), reverse=descending)
@@ -520,9 +500,7 @@ def _equals(name: str, value: str | int | None) -> str:
     if value is None:
         return f"`{name}` IS NULL"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise StateError(
-            f"a key of a state table delete or update must be text or a whole number: {value!r}"
-        )
+        raise StateError(f"a key of a state table delete must be text or a whole number: {value!r}")
     if isinstance(value, int):
         return f"`{name}` = {value}"
     return f"`{name}` = decode(unhex('{value.encode('utf-8').hex()}'), 'UTF-8')"
