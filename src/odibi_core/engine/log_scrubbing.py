@@ -22,13 +22,12 @@ class CurrentStderrHandler(logging.StreamHandler):
     be written costs one line naming why, never a traceback.
     """
 
+    def __init__(self, level: int = logging.NOTSET):
+        logging.Handler.__init__(self, level)  # StreamHandler's would bind a stream
+
     @property
     def stream(self):  # type: ignore[override]
         return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property decides
-        pass
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         if not logging.raiseExceptions:
